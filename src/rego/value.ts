@@ -1,0 +1,489 @@
+// Rego values: the one representation used everywhere inside the engine.
+//
+//   null, boolean, string   -> the JS primitive
+//   number                  -> JS number; integers outside the safe range are bigint.
+//                              Safe integers are never bigint, so `===` is value equality
+//                              for every scalar (1 and 1.0 are the same number, as in OPA).
+//   array                   -> a frozen-by-convention JS array of values
+//   object                  -> RObject (keys of any type)
+//   set                     -> RSet
+//
+// JSON is converted at the edges only (fromJSON / toJSON). Ordering and equality follow OPA's
+// ast.Compare: null < boolean < number < string < array < object < set.
+
+export type Scalar = null | boolean | number | bigint | string;
+export type Value = Scalar | Value[] | RObject | RSet;
+
+type Primitive = Scalar;
+
+/** A key usable in a JS Map: the value itself for scalars, a canonical string for composites. */
+function isComposite(v: Value): v is Value[] | RObject | RSet {
+  return typeof v === 'object' && v !== null;
+}
+
+export class RObject {
+  // Scalar keys map by identity (Map uses SameValueZero, so 1 === 1.0 and 'a' === 'a');
+  // composite keys by their canonical encoding.
+  private readonly prim = new Map<Primitive, [Value, Value]>();
+  private comp?: Map<string, [Value, Value]>;
+  private sorted?: Array<[Value, Value]>;
+
+  static from(entries: Iterable<[Value, Value]>): RObject {
+    const o = new RObject();
+    for (const [k, v] of entries) o.set(k, v);
+    return o;
+  }
+
+  get size(): number {
+    return this.prim.size + (this.comp ? this.comp.size : 0);
+  }
+
+  get(key: Value): Value | undefined {
+    if (isComposite(key)) {
+      const e = this.comp?.get(canonicalKey(key));
+      return e ? e[1] : undefined;
+    }
+    const e = this.prim.get(key);
+    return e ? e[1] : undefined;
+  }
+
+  has(key: Value): boolean {
+    return isComposite(key) ? (this.comp?.has(canonicalKey(key)) ?? false) : this.prim.has(key);
+  }
+
+  /** Mutates: only for building a new object (objects are immutable once shared). */
+  set(key: Value, value: Value): this {
+    this.sorted = undefined;
+    if (isComposite(key)) {
+      (this.comp ??= new Map()).set(canonicalKey(key), [key, value]);
+    } else {
+      this.prim.set(key, [key, value]);
+    }
+    return this;
+  }
+
+  /** Mutates: only while building. */
+  delete(key: Value): boolean {
+    this.sorted = undefined;
+    return isComposite(key) ? (this.comp?.delete(canonicalKey(key)) ?? false) : this.prim.delete(key);
+  }
+
+  /** Entries in OPA's order (sorted by key). Cached; do not mutate the result. */
+  entries(): Array<[Value, Value]> {
+    if (this.sorted) return this.sorted;
+    const out: Array<[Value, Value]> = [];
+    for (const e of this.prim.values()) out.push(e);
+    if (this.comp) for (const e of this.comp.values()) out.push(e);
+    if (out.length > 1) out.sort((a, b) => compare(a[0], b[0]));
+    this.sorted = out;
+    return out;
+  }
+
+  keys(): Value[] {
+    return this.entries().map((e) => e[0]);
+  }
+
+  values(): Value[] {
+    return this.entries().map((e) => e[1]);
+  }
+
+  /** Iterates without sorting (cheaper when order does not matter). */
+  forEachUnordered(fn: (k: Value, v: Value) => void): void {
+    for (const e of this.prim.values()) fn(e[0], e[1]);
+    if (this.comp) for (const e of this.comp.values()) fn(e[0], e[1]);
+  }
+
+  copy(): RObject {
+    const o = new RObject();
+    this.forEachUnordered((k, v) => o.set(k, v));
+    return o;
+  }
+}
+
+export class RSet {
+  private readonly prim = new Map<Primitive, Value>();
+  private comp?: Map<string, Value>;
+  private sorted?: Value[];
+
+  static from(items: Iterable<Value>): RSet {
+    const s = new RSet();
+    for (const v of items) s.add(v);
+    return s;
+  }
+
+  get size(): number {
+    return this.prim.size + (this.comp ? this.comp.size : 0);
+  }
+
+  has(v: Value): boolean {
+    return isComposite(v) ? (this.comp?.has(canonicalKey(v)) ?? false) : this.prim.has(v);
+  }
+
+  /** Mutates: only for building a new set. Returns false if the value was already present. */
+  add(v: Value): boolean {
+    if (isComposite(v)) {
+      const k = canonicalKey(v);
+      this.comp ??= new Map();
+      if (this.comp.has(k)) return false;
+      this.comp.set(k, v);
+    } else {
+      if (this.prim.has(v)) return false;
+      this.prim.set(v, v);
+    }
+    this.sorted = undefined;
+    return true;
+  }
+
+  delete(v: Value): boolean {
+    this.sorted = undefined;
+    return isComposite(v) ? (this.comp?.delete(canonicalKey(v)) ?? false) : this.prim.delete(v);
+  }
+
+  /** Members in OPA's order (sorted). Cached; do not mutate the result. */
+  values(): Value[] {
+    if (this.sorted) return this.sorted;
+    const out: Value[] = [...this.prim.values()];
+    if (this.comp) for (const v of this.comp.values()) out.push(v);
+    if (out.length > 1) out.sort(compare);
+    this.sorted = out;
+    return out;
+  }
+
+  forEachUnordered(fn: (v: Value) => void): void {
+    for (const v of this.prim.values()) fn(v);
+    if (this.comp) for (const v of this.comp.values()) fn(v);
+  }
+
+  copy(): RSet {
+    const s = new RSet();
+    this.forEachUnordered((v) => s.add(v));
+    return s;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Type tests and names
+
+export function isObject(v: Value | undefined): v is RObject {
+  return v instanceof RObject;
+}
+export function isSet(v: Value | undefined): v is RSet {
+  return v instanceof RSet;
+}
+export function isArray(v: Value | undefined): v is Value[] {
+  return Array.isArray(v);
+}
+export function isNumber(v: Value | undefined): v is number | bigint {
+  return typeof v === 'number' || typeof v === 'bigint';
+}
+
+export type TypeName = 'null' | 'boolean' | 'number' | 'string' | 'array' | 'object' | 'set';
+
+/** OPA's `type_name` for a value. */
+export function typeName(v: Value): TypeName {
+  if (v === null) return 'null';
+  switch (typeof v) {
+    case 'boolean':
+      return 'boolean';
+    case 'number':
+    case 'bigint':
+      return 'number';
+    case 'string':
+      return 'string';
+  }
+  if (Array.isArray(v)) return 'array';
+  if (v instanceof RObject) return 'object';
+  return 'set';
+}
+
+const TYPE_RANK: Record<TypeName, number> = {
+  null: 0,
+  boolean: 1,
+  number: 2,
+  string: 3,
+  array: 4,
+  object: 5,
+  set: 6,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Ordering and equality
+
+/** Compares strings by Unicode code point, as Go compares UTF-8 bytes. */
+export function compareStrings(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) {
+      // Surrogates (astral code points) sort above every BMP code point in UTF-8/code point order.
+      const xs = x >= 0xd800 && x <= 0xdfff;
+      const ys = y >= 0xd800 && y <= 0xdfff;
+      if (xs !== ys) return xs ? 1 : -1;
+      return x < y ? -1 : 1;
+    }
+  }
+  return a.length < b.length ? -1 : a.length > b.length ? 1 : 0;
+}
+
+export function compareNumbers(a: number | bigint, b: number | bigint): number {
+  // JS compares number and bigint exactly across types.
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Total order over values, matching OPA's ast.Compare. */
+export function compare(a: Value, b: Value): number {
+  if (a === b) return 0;
+  const ta = typeName(a);
+  const tb = typeName(b);
+  if (ta !== tb) return TYPE_RANK[ta] - TYPE_RANK[tb];
+  switch (ta) {
+    case 'null':
+      return 0;
+    case 'boolean':
+      return a === b ? 0 : a === false ? -1 : 1;
+    case 'number':
+      return compareNumbers(a as number | bigint, b as number | bigint);
+    case 'string':
+      return compareStrings(a as string, b as string);
+    case 'array':
+      return compareSequences(a as Value[], b as Value[]);
+    case 'set':
+      return compareSequences((a as RSet).values(), (b as RSet).values());
+    case 'object': {
+      const ea = (a as RObject).entries();
+      const eb = (b as RObject).entries();
+      const n = Math.min(ea.length, eb.length);
+      for (let i = 0; i < n; i++) {
+        const c = compare(ea[i][0], eb[i][0]);
+        if (c !== 0) return c;
+        const d = compare(ea[i][1], eb[i][1]);
+        if (d !== 0) return d;
+      }
+      return ea.length - eb.length;
+    }
+  }
+}
+
+function compareSequences(a: Value[], b: Value[]): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const c = compare(a[i], b[i]);
+    if (c !== 0) return c;
+  }
+  return a.length - b.length;
+}
+
+export function equal(a: Value, b: Value): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!equal(a[i], b[i])) return false;
+    return true;
+  }
+  if (a instanceof RObject) {
+    if (!(b instanceof RObject) || a.size !== b.size) return false;
+    let ok = true;
+    a.forEachUnordered((k, v) => {
+      if (!ok) return;
+      const w = b.get(k);
+      if (w === undefined || !equal(v, w)) ok = false;
+    });
+    return ok;
+  }
+  if (a instanceof RSet) {
+    if (!(b instanceof RSet) || a.size !== b.size) return false;
+    let ok = true;
+    a.forEachUnordered((v) => {
+      if (ok && !b.has(v)) ok = false;
+    });
+    return ok;
+  }
+  return false;
+}
+
+/**
+ * Canonical string of a value: equal values give equal strings. Used to key composite values
+ * in maps and sets. Not meant for display.
+ */
+export function canonicalKey(v: Value): string {
+  if (v === null) return 'n';
+  switch (typeof v) {
+    case 'boolean':
+      return v ? 't' : 'f';
+    case 'number':
+      return 'd' + String(v);
+    case 'bigint':
+      return 'd' + v.toString();
+    case 'string':
+      return JSON.stringify(v);
+  }
+  if (Array.isArray(v)) return '[' + v.map(canonicalKey).join(',') + ']';
+  if (v instanceof RObject) return '{' + v.entries().map(([k, x]) => canonicalKey(k) + ':' + canonicalKey(x)).join(',') + '}';
+  return '<' + (v as RSet).values().map(canonicalKey).join(',') + '>';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Numbers
+
+/** Normalises a bigint back to a JS number when it is a safe integer. */
+export function normalizeBigInt(n: bigint): number | bigint {
+  return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
+}
+
+/**
+ * Parses a Rego/JSON number literal. Integers keep full precision (bigint when large);
+ * other literals become doubles. Returns undefined for text that is not a number.
+ */
+export function parseNumber(raw: string): number | bigint | undefined {
+  if (!/^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/.test(raw)) return undefined;
+  if (/^-?[0-9]+$/.test(raw)) {
+    const n = Number(raw);
+    if (Number.isSafeInteger(n)) return n;
+    return normalizeBigInt(BigInt(raw));
+  }
+  const f = Number(raw);
+  if (!Number.isFinite(f)) return undefined;
+  // An exponent form that denotes a large integer (e.g. 1e20) stays exact.
+  if (Number.isInteger(f) && !Number.isSafeInteger(f) && /[eE]/.test(raw) && !/\./.test(raw)) {
+    const [m, e] = raw.toLowerCase().split('e');
+    const exp = Number(e);
+    if (exp >= 0 && exp <= 400) return normalizeBigInt(BigInt(m) * 10n ** BigInt(exp));
+  }
+  return f;
+}
+
+/** Formats a number as OPA prints it in JSON. */
+export function formatNumber(n: number | bigint): string {
+  if (typeof n === 'bigint') return n.toString();
+  if (Number.isInteger(n) && Math.abs(n) < 1e21) return n.toFixed(0);
+  return String(n).replace('e+', 'e+');
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON edges
+
+/** Converts parsed JSON (or YAML) data into a Rego value. */
+export function fromJSON(x: unknown): Value {
+  if (x === null || x === undefined) return null;
+  switch (typeof x) {
+    case 'boolean':
+    case 'string':
+      return x;
+    case 'number':
+      return x;
+    case 'bigint':
+      return normalizeBigInt(x);
+  }
+  if (Array.isArray(x)) return x.map(fromJSON);
+  if (x instanceof RObject || x instanceof RSet) return x;
+  if (x instanceof Map) {
+    const o = new RObject();
+    for (const [k, v] of x) o.set(fromJSON(k), fromJSON(v));
+    return o;
+  }
+  if (x instanceof Set) return RSet.from([...x].map(fromJSON));
+  if (x instanceof Date) return x.toISOString();
+  const o = new RObject();
+  for (const k of Object.keys(x as object)) {
+    const v = (x as Record<string, unknown>)[k];
+    if (v !== undefined) o.set(k, fromJSON(v));
+  }
+  return o;
+}
+
+/**
+ * Converts a value to plain JSON data: sets become sorted arrays, object keys that are not
+ * strings become their JSON text (as OPA does), bigints stay bigints (use stringifyJSON to print).
+ */
+export function toJSON(v: Value): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map(toJSON);
+  if (v instanceof RSet) return v.values().map(toJSON);
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of v.entries()) out[typeof k === 'string' ? k : stringifyJSON(k)] = toJSON(x);
+  return out;
+}
+
+/** Go's encoding/json escapes <, > and & in strings; OPA output does too. */
+function quoteString(s: string): string {
+  return JSON.stringify(s).replace(/[<>&\u2028\u2029]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+}
+
+/**
+ * Serialises a value as JSON text, with OPA's ordering (sorted object keys and sets).
+ * `indent` > 0 pretty-prints like Go's json.MarshalIndent.
+ */
+export function stringifyJSON(v: Value | unknown, indent = 0, escapeHTML = true): string {
+  const q = escapeHTML ? quoteString : (s: string) => JSON.stringify(s);
+  const pad = (depth: number) => (indent > 0 ? '\n' + ' '.repeat(indent * depth) : '');
+  const sep = indent > 0 ? ': ' : ':';
+  const walk = (x: unknown, depth: number): string => {
+    if (x === null || x === undefined) return 'null';
+    switch (typeof x) {
+      case 'boolean':
+        return x ? 'true' : 'false';
+      case 'number':
+      case 'bigint':
+        return formatNumber(x);
+      case 'string':
+        return q(x);
+    }
+    let items: string[];
+    if (Array.isArray(x)) {
+      items = x.map((e) => walk(e, depth + 1));
+      if (items.length === 0) return '[]';
+      return '[' + items.map((s) => pad(depth + 1) + s).join(',') + pad(depth) + ']';
+    }
+    if (x instanceof RSet) return walk(x.values(), depth);
+    let entries: Array<[string, unknown]>;
+    if (x instanceof RObject) {
+      entries = x.entries().map(([k, e]) => [typeof k === 'string' ? k : stringifyJSON(k, 0, escapeHTML), e]);
+      // Non-string keys become strings, which can change the order: re-sort like Go's encoder.
+      if (entries.some((_, i) => typeof x.entries()[i][0] !== 'string')) entries.sort((a, b) => compareStrings(a[0], b[0]));
+    } else {
+      entries = Object.keys(x as object)
+        .sort(compareStrings)
+        .map((k) => [k, (x as Record<string, unknown>)[k]]);
+    }
+    if (entries.length === 0) return '{}';
+    return '{' + entries.map(([k, e]) => pad(depth + 1) + q(k) + sep + walk(e, depth + 1)).join(',') + pad(depth) + '}';
+  };
+  return walk(v, 0);
+}
+
+/**
+ * Parses JSON text keeping integers exact (large integers become bigint), for data files and
+ * HTTP bodies. Throws SyntaxError on invalid JSON.
+ */
+export function parseJSON(text: string): Value {
+  // Fast path: JSON.parse loses precision only for integers beyond 2^53; detect them cheaply.
+  if (!/[0-9]{16,}/.test(text)) return fromJSON(JSON.parse(text));
+  return fromJSON(
+    JSON.parse(text, function (this: unknown, _key: string, value: unknown, ctx?: { source?: string }) {
+      if (typeof value === 'number' && ctx?.source && /^-?[0-9]+$/.test(ctx.source) && !Number.isSafeInteger(value)) {
+        return BigInt(ctx.source);
+      }
+      return value;
+    } as (this: unknown, key: string, value: unknown) => unknown),
+  );
+}
+
+/** Human/Rego display of a value, as the REPL and `sprintf("%v")` print composites. */
+export function toRegoString(v: Value): string {
+  if (v === null) return 'null';
+  switch (typeof v) {
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'number':
+    case 'bigint':
+      return formatNumber(v);
+    case 'string':
+      return JSON.stringify(v);
+  }
+  if (Array.isArray(v)) return '[' + v.map(toRegoString).join(', ') + ']';
+  if (v instanceof RSet) return v.size === 0 ? 'set()' : '{' + v.values().map(toRegoString).join(', ') + '}';
+  return '{' + v.entries().map(([k, x]) => toRegoString(k) + ': ' + toRegoString(x)).join(', ') + '}';
+}
