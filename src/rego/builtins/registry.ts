@@ -34,6 +34,8 @@ export interface BuiltinHooks {
   httpSend?: (request: RObject, ctx: BuiltinContext) => Value;
   /** Extra information for opa.runtime(). */
   runtime?: () => Value;
+  /** net.lookup_ip_addr: resolves a name to IP address strings; absent means no network access. */
+  lookupIPAddr?: (name: string) => string[];
 }
 
 export interface BuiltinDef {
