@@ -11,6 +11,8 @@
 // JSON is converted at the edges only (fromJSON / toJSON). Ordering and equality follow OPA's
 // ast.Compare: null < boolean < number < string < array < object < set.
 
+import { parseJSONValue } from './json.js';
+
 export type Scalar = null | boolean | number | bigint | string;
 export type Value = Scalar | Value[] | RObject | RSet;
 
@@ -456,19 +458,12 @@ export function stringifyJSON(v: Value | unknown, indent = 0, escapeHTML = true)
 
 /**
  * Parses JSON text keeping integers exact (large integers become bigint), for data files and
- * HTTP bodies. Throws SyntaxError on invalid JSON.
+ * HTTP bodies. Throws JSONSyntaxError (a SyntaxError-like error with line/column) on invalid JSON.
+ * (Node 20's JSON.parse does not give revivers the literal source, so this delegates to our own
+ * parser in json.ts whenever JSON.parse could have rounded an integer.)
  */
 export function parseJSON(text: string): Value {
-  // Fast path: JSON.parse loses precision only for integers beyond 2^53; detect them cheaply.
-  if (!/[0-9]{16,}/.test(text)) return fromJSON(JSON.parse(text));
-  return fromJSON(
-    JSON.parse(text, function (this: unknown, _key: string, value: unknown, ctx?: { source?: string }) {
-      if (typeof value === 'number' && ctx?.source && /^-?[0-9]+$/.test(ctx.source) && !Number.isSafeInteger(value)) {
-        return BigInt(ctx.source);
-      }
-      return value;
-    } as (this: unknown, key: string, value: unknown) => unknown),
-  );
+  return parseJSONValue(text);
 }
 
 /** Human/Rego display of a value, as the REPL and `sprintf("%v")` print composites. */
