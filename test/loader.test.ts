@@ -24,6 +24,7 @@ import {
 import { RObject, parseJSON, toJSON, type Value } from '../src/rego/value.js';
 import type { Module } from '../src/rego/ast.js';
 import { RegoError } from '../src/rego/errors.js';
+import { DataTree } from '../src/loader/merge.js';
 
 /** The sample data: the repo's own data/ once shipped, else the shared seed copy. */
 function findSeedData(): string | undefined {
@@ -325,6 +326,16 @@ describe('data errors', () => {
     const dir = await tree({ 'a.json': '{"l": {"sha256:1": 1}}', 'b.json': '{"l": {"sha256:1": 2}, "extra": true}' });
     const e = await loadErrors([dir]);
     assert.match(e.message, /data\.l\["sha256:1"\] is also defined by/);
+  });
+
+  test('DataTree: a rejected document leaves the tree unchanged', () => {
+    const t = new DataTree();
+    t.merge('a.json', [], parseJSON('{"x": {"k": 1}}'));
+    assert.throws(() => t.merge('b.json', [], parseJSON('{"new": 1, "x": {"k": 2}}')), /b\.json: merge error: data\.x\.k is also defined by a\.json/);
+    assert.deepEqual(js(t.root), { x: { k: 1 } });
+    t.merge('c.json', ['p', 'q'], 5);
+    assert.deepEqual(js(t.root), { x: { k: 1 }, p: { q: 5 } });
+    assert.throws(() => t.merge('d.json', ['p'], parseJSON('{"q": {"deeper": 1}}')), /data\.p\.q is also defined by c\.json/);
   });
 
   test('all errors are collected', async () => {
