@@ -32,7 +32,7 @@ export type RegoVersionOption = 0 | 1 | 'auto';
 export type ParseModuleFn = (text: string, file: string, opts: { regoVersion?: RegoVersionOption }) => Module;
 
 export interface LoadOptions {
-  /** Rego syntax version for modules; default 1 (today's OPA). */
+  /** Rego syntax version for modules; default: the parser's default (see ParseOptions). */
   regoVersion?: RegoVersionOption;
   /** Name patterns to skip below the arguments (Go filepath.Match syntax). */
   ignore?: string[];
@@ -145,7 +145,7 @@ class Loader {
 
   private async parse(text: string, file: string): Promise<Module> {
     this.parser ??= await getDefaultParser();
-    return this.parser(text, file, { regoVersion: this.opts.regoVersion ?? 1 });
+    return this.parser(text, file, this.opts.regoVersion === undefined ? {} : { regoVersion: this.opts.regoVersion });
   }
 
   private ignored(name: string, depth: number): boolean {
