@@ -1,0 +1,175 @@
+// The `image-enforcer` command line: argument parsing, exit codes and human output.
+// Each command's work lives in the layers below (runtime/, server/, repl/, sync/).
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { parseJSONValue, parseYAMLValue } from '../loader/index.js';
+import { prepareQuery } from '../rego/index.js';
+import { stringifyJSON, type Value } from '../rego/value.js';
+import { loadPolicySet } from '../runtime/policy-set.js';
+import { formatTestReport, runTests } from '../runtime/tester.js';
+import { formatErrors, resultSetJSON, resultSetPretty, userErrors } from './output.js';
+
+/** Thrown by commands to exit with a code after printing their own output. */
+export class ExitCode extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
+export interface CommonFlags {
+  v0Compatible?: boolean;
+  debug?: boolean;
+}
+
+export function regoVersionOf(flags: CommonFlags): 0 | 'auto' {
+  return flags.v0Compatible ? 0 : 'auto';
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function formatOption(choices: string[], def: string): Option {
+  return new Option('-f, --format <format>', 'output format').choices(choices).default(def);
+}
+
+async function readInput(file: string): Promise<Value> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`cannot read input file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    return /\.ya?ml$/i.test(file) ? parseYAMLValue(text) : parseJSONValue(text);
+  } catch (e) {
+    throw new UserError(`${file}: invalid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(e as Error).message}`);
+  }
+}
+
+/** An error whose message is meant for the user as is. */
+export class UserError extends Error {}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('image-enforcer')
+    .description('Decide which container images may run on Kubernetes, with policies in Rego')
+    .option('--debug', 'print stack traces for unexpected errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (str, write) => write(str) });
+
+  program
+    .command('eval')
+    .description('evaluate a Rego query (like `opa eval`)')
+    .argument('<query>', 'the query, e.g. data.io.k8s.image_policy.verify')
+    .option('-d, --data <path>', 'policy or data file or directory (repeatable; prefix:path allowed)', collect, [])
+    .option('-i, --input <file>', 'input document (JSON or YAML)')
+    .addOption(formatOption(['json', 'pretty'], 'json'))
+    .option('--fail', 'exit 1 when the result is undefined')
+    .option('--fail-defined', 'exit 1 when the result is defined')
+    .option('--v0-compatible', 'accept only Rego v0 syntax (policies written for OPA before 1.0)')
+    .option('--strict-builtin-errors', 'treat builtin errors as fatal')
+    .option('--package <path>', 'package whose rules the query may name without data. prefix')
+    .action(async (query: string, o) => {
+      const set = await loadPolicySet(o.data, { regoVersion: regoVersionOf(o) });
+      const input = o.input ? await readInput(o.input) : undefined;
+      const pkg = o.package ? String(o.package).replace(/^data\./, '').split('.') : undefined;
+      const q = prepareQuery(set.policy, query, { package: pkg });
+      const { results } = q.eval({
+        input,
+        data: set.data,
+        strictBuiltinErrors: o.strictBuiltinErrors,
+        hooks: { print: (msg) => process.stderr.write(msg + '\n') },
+      });
+      process.stdout.write((o.format === 'pretty' ? resultSetPretty(results) : stringifyJSON(resultSetJSON(results), 2, false)) + '\n');
+      if (o.fail && results.length === 0) throw new ExitCode(1);
+      if (o.failDefined && results.length > 0) throw new ExitCode(1);
+    });
+
+  program
+    .command('test')
+    .description('run Rego tests: rules named test_* (like `opa test`)')
+    .argument('<paths...>', 'policy and data files or directories')
+    .addOption(formatOption(['pretty', 'json'], 'pretty'))
+    .option('-v, --verbose', 'report every test, not only failures')
+    .option('-r, --run <regex>', 'run only tests whose data.<package>.<name> matches')
+    .option('-t, --timeout <seconds>', 'time limit per test', (v) => {
+      const n = Number(v.replace(/s$/, ''));
+      if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds');
+      return n;
+    })
+    .option('--v0-compatible', 'accept only Rego v0 syntax')
+    .option('--strict-builtin-errors', 'treat builtin errors as fatal')
+    .action(async (paths: string[], o) => {
+      let run: RegExp | undefined;
+      if (o.run) {
+        try {
+          run = new RegExp(o.run);
+        } catch (e) {
+          throw new UserError(`invalid --run pattern: ${(e as Error).message}`);
+        }
+      }
+      const set = await loadPolicySet(paths, { regoVersion: regoVersionOf(o) });
+      const results = runTests(set.policy, {
+        data: set.data,
+        run,
+        strictBuiltinErrors: o.strictBuiltinErrors,
+        timeoutMs: o.timeout ? o.timeout * 1000 : undefined,
+      });
+      if (o.format === 'json') process.stdout.write(stringifyJSON(results, 2, false) + '\n');
+      else process.stdout.write(formatTestReport(results, Boolean(o.verbose)) + '\n');
+      if (results.some((r) => r.fail || r.error)) throw new ExitCode(2);
+    });
+
+  program
+    .command('check')
+    .description('parse and compile policies, reporting every error (like `opa check`)')
+    .argument('<paths...>', 'policy files or directories')
+    .addOption(formatOption(['pretty', 'json'], 'pretty'))
+    .option('--v0-compatible', 'accept only Rego v0 syntax')
+    .action(async (paths: string[], o) => {
+      try {
+        await loadPolicySet(paths, { regoVersion: regoVersionOf(o) });
+      } catch (e) {
+        const errs = userErrors(e);
+        if (!errs) throw e;
+        if (o.format === 'json') process.stdout.write(stringifyJSON({ errors: errs }, 2, false) + '\n');
+        else process.stderr.write(formatErrors(errs) + '\n');
+        throw new ExitCode(1);
+      }
+    });
+
+  return program;
+}
+
+/** Runs the CLI; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof ExitCode) return e.code;
+    const ce = e as { code?: string; exitCode?: number };
+    if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) {
+      // --help and --version exit 0; usage errors were already printed.
+      return ce.exitCode ?? 1;
+    }
+    const errs = userErrors(e);
+    if (errs) {
+      process.stderr.write(formatErrors(errs) + '\n');
+      return 1;
+    }
+    if (e instanceof UserError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      return 1;
+    }
+    if (argv.includes('--debug')) process.stderr.write(((e as Error).stack ?? String(e)) + '\n');
+    else process.stderr.write(`error: ${(e as Error).message ?? String(e)} (run with --debug for details)\n`);
+    return 1;
+  }
+}
+
+

@@ -1,0 +1,82 @@
+// Human and JSON output shared by the commands: result sets and errors.
+import type { QueryResult } from '../rego/api.js';
+import { RegoError, RegoErrors } from '../rego/errors.js';
+import { LoadError, LoadErrors } from '../loader/index.js';
+import { stringifyJSON, toJSON, type Value } from '../rego/value.js';
+
+/** `opa eval --format json` shape. Undefined (no results) prints `{}`. */
+export function resultSetJSON(results: QueryResult[]): unknown {
+  if (results.length === 0) return {};
+  return {
+    result: results.map((r) => {
+      const out: Record<string, unknown> = {
+        expressions: r.expressions.map((e) => ({ value: toJSON(e.value), text: e.text, location: e.location })),
+      };
+      if (r.bindings.size) {
+        const b: Record<string, unknown> = {};
+        for (const [k, v] of r.bindings) b[k] = toJSON(v);
+        out.bindings = b;
+      }
+      return out;
+    }),
+  };
+}
+
+/**
+ * `--format pretty`: one expression and no bindings prints the value; otherwise a table of
+ * bindings (and expression values when there are no bindings).
+ */
+export function resultSetPretty(results: QueryResult[]): string {
+  if (results.length === 0) return 'undefined';
+  const first = results[0];
+  if (first.bindings.size === 0) {
+    if (results.length === 1 && first.expressions.length === 1) return stringifyJSON(first.expressions[0].value, 2, false);
+    const rows = results.map((r) => r.expressions.map((e) => stringifyJSON(e.value, 0, false)));
+    return table(first.expressions.map((e) => e.text), rows);
+  }
+  const names = [...first.bindings.keys()].sort();
+  const rows = results.map((r) => names.map((n) => stringifyJSON(r.bindings.get(n) as Value, 0, false)));
+  return table(names, rows);
+}
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = '+' + widths.map((w) => '-'.repeat(w + 2)).join('+') + '+';
+  const fmt = (cells: string[]) => '| ' + cells.map((c, i) => (c ?? '').padEnd(widths[i])).join(' | ') + ' |';
+  return [line, fmt(head), line, ...rows.map(fmt), line].join('\n');
+}
+
+export interface ErrorJSON {
+  code?: string;
+  message: string;
+  location?: { file: string; row: number; col: number };
+}
+
+/** Flattens the errors a command can meet into one list. Returns undefined for unexpected ones. */
+export function userErrors(e: unknown): ErrorJSON[] | undefined {
+  if (e instanceof RegoErrors) return e.errors.map(regoErrorJSON);
+  if (e instanceof RegoError) return [regoErrorJSON(e)];
+  if (e instanceof LoadErrors) return e.errors.map((x) => (x instanceof RegoError ? regoErrorJSON(x) : loadErrorJSON(x)));
+  if (e instanceof LoadError) return [loadErrorJSON(e)];
+  return undefined;
+}
+
+function regoErrorJSON(e: RegoError): ErrorJSON {
+  return e.location ? { code: e.code, message: e.detail, location: e.location } : { code: e.code, message: e.detail };
+}
+
+function loadErrorJSON(e: LoadError): ErrorJSON {
+  return e.row !== undefined
+    ? { code: 'load_error', message: e.detail, location: { file: e.file, row: e.row, col: e.col ?? 1 } }
+    : { code: 'load_error', message: e.file ? `${e.file}: ${e.detail}` : e.detail };
+}
+
+/** One line per error: `file:row:col: code: message`. */
+export function formatErrors(errors: ErrorJSON[]): string {
+  return errors
+    .map((e) => {
+      const where = e.location ? `${e.location.file}:${e.location.row}:${e.location.col}: ` : '';
+      return `${where}${e.code ? e.code + ': ' : ''}${e.message}`;
+    })
+    .join('\n');
+}

@@ -1,0 +1,785 @@
+// The evaluator: top-down, with unification and backtracking, over the compiled rule tree.
+//
+// Continuation-passing style: every generator takes a continuation `k` and calls it once per
+// solution; `k` returns true to stop the enumeration early (used by `not`, by complete rules
+// with constant values, and by the first-solution checks of `every`). Variables live in a frame
+// (one array per rule evaluation); bindings are undone when the continuation returns.
+import type { Location } from './ast.js';
+import { checkOperands, type BuiltinContext, type BuiltinHooks } from './builtins/registry.js';
+import type { CCall, CExpr, CRule, CTerm, CWith, CompiledPolicy, CRef } from './compiled.js';
+import { RuleNode } from './compiled.js';
+import { BuiltinError, HaltError, RegoError } from './errors.js';
+import { RObject, RSet, equal, toRegoString, type Value } from './value.js';
+
+type Frame = Array<Value | undefined>;
+type K = () => boolean;
+type VK = (v: Value) => boolean;
+
+/** Per-`with` evaluation context: input, data and function replacements, and the rule cache. */
+interface Ctx {
+  input: Value | undefined;
+  data: Value;
+  /** Data paths replaced by `with` (joined by \u0000); rules at or below them are hidden. */
+  shadow?: Set<string>;
+  fns?: Map<string, { call?: CCall; value?: Value }>;
+  cache: Map<RuleNode, Value | typeof UNDEFINED>;
+  /** Rule nodes being evaluated for a key only (partial sets/objects), keyed by node. */
+}
+
+const UNDEFINED = Symbol('undefined');
+
+export interface EvaluatorOptions {
+  input?: Value;
+  data?: Value;
+  strictBuiltinErrors?: boolean;
+  hooks?: BuiltinHooks;
+  nowNs?: bigint;
+  deadline?: number;
+  collectNotes?: boolean;
+}
+
+export class Evaluator {
+  private ctx: Ctx;
+  private readonly strict: boolean;
+  private readonly deadline?: number;
+  private steps = 0;
+  readonly builtinCtx: BuiltinContext;
+  readonly notes: Array<{ message: string; location?: Location }> = [];
+  private readonly collectNotes: boolean;
+  /** The first builtin error swallowed in non-strict mode (reported by tools that want it). */
+  builtinErrors: RegoError[] = [];
+
+  constructor(
+    readonly policy: CompiledPolicy,
+    opts: EvaluatorOptions = {},
+  ) {
+    this.ctx = { input: opts.input, data: opts.data ?? new RObject(), cache: new Map() };
+    this.strict = opts.strictBuiltinErrors ?? false;
+    this.deadline = opts.deadline;
+    this.collectNotes = opts.collectNotes ?? false;
+    const nowNs = opts.nowNs ?? BigInt(Date.now()) * 1_000_000n;
+    this.builtinCtx = { nowNs, queryCache: new Map(), hooks: opts.hooks ?? {} };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Bodies and expressions
+
+  evalBody(body: CExpr[], i: number, f: Frame, k: K): boolean {
+    if (i === body.length) return k();
+    if (this.deadline !== undefined && (++this.steps & 1023) === 0 && Date.now() > this.deadline) {
+      throw new RegoError('eval_cancel_error', 'caller cancelled query execution');
+    }
+    return this.evalExpr(body[i], f, () => this.evalBody(body, i + 1, f, k));
+  }
+
+  /** Evaluates one expression; `k` receives the expression's value (true for most kinds). */
+  evalExpr(e: CExpr, f: Frame, k: VK): boolean {
+    if (e.withs.length) return this.evalWith(e, f, k);
+    if (e.negated) {
+      const found = this.evalPositive(e, f, () => true);
+      return found ? false : k(true);
+    }
+    return this.evalPositive(e, f, k);
+  }
+
+  private evalPositive(e: CExpr, f: Frame, k: VK): boolean {
+    switch (e.k) {
+      case 'unify':
+        return this.unify(e.a, e.b, f, () => k(true));
+      case 'term':
+        return this.evalTerm(e.term, f, (v) => (v === false ? false : k(v)));
+      case 'call':
+        return this.evalCall(e.call, f, (v) => {
+          if (e.out) return this.unifyValue(e.out, v, f, () => k(true));
+          return v === false ? false : k(v);
+        });
+      case 'somein':
+        return this.evalTerm(e.domain, f, (d) =>
+          this.members(d, (key, val) =>
+            this.unifyValue(e.value, val, f, () => (e.key ? this.unifyValue(e.key, key, f, () => k(true)) : k(true))),
+          ),
+        );
+      case 'every':
+        return this.evalTerm(e.domain, f, (d) => {
+          let ok = true;
+          this.members(d, (key, val) => {
+            const found = this.unifyValue(e.value, val, f, () =>
+              e.key ? this.unifyValue(e.key, key, f, () => this.evalBody(e.body, 0, f, () => true)) : this.evalBody(e.body, 0, f, () => true),
+            );
+            if (!found) ok = false;
+            return !ok;
+          });
+          return ok ? k(true) : false;
+        });
+      case 'nop':
+        return k(true);
+    }
+  }
+
+  /** Iterates the (key, value) members of a collection: array index/elem, object key/value, set elem/elem. */
+  private members(d: Value, fn: (key: Value, val: Value) => boolean): boolean {
+    if (Array.isArray(d)) {
+      for (let i = 0; i < d.length; i++) if (fn(i, d[i])) return true;
+    } else if (d instanceof RObject) {
+      for (const [key, val] of d.entries()) if (fn(key, val)) return true;
+    } else if (d instanceof RSet) {
+      for (const v of d.values()) if (fn(v, v)) return true;
+    }
+    return false;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // with
+
+  private evalWith(e: CExpr, f: Frame, k: VK): boolean {
+    const outer = this.ctx;
+    const inner: Ctx = { input: outer.input, data: outer.data, shadow: outer.shadow, fns: outer.fns, cache: new Map() };
+    try {
+      this.applyWiths(e.withs, f, inner);
+    } catch (x) {
+      if (x instanceof UndefinedWith) return false;
+      throw x;
+    }
+    const plain: CExpr = { ...e, withs: [] };
+    this.ctx = inner;
+    try {
+      return this.evalExpr(plain, f, (v) => {
+        this.ctx = outer;
+        try {
+          return k(v);
+        } finally {
+          this.ctx = inner;
+        }
+      });
+    } finally {
+      this.ctx = outer;
+    }
+  }
+
+  private applyWiths(withs: CWith[], f: Frame, inner: Ctx): void {
+    for (const w of withs) {
+      if (w.kind === 'func' || (w.kind === 'data' && w.replacement && w.replacement.func)) {
+        inner.fns = new Map(inner.fns ?? []);
+        const key = w.funcName ?? 'data.' + w.path.join('.');
+        if (w.replacement) inner.fns.set(key, { call: w.replacement });
+        else inner.fns.set(key, { value: this.groundValue(w.value, f, w) });
+        continue;
+      }
+      const v = this.groundValue(w.value, f, w);
+      if (w.kind === 'input') {
+        inner.input = w.path.length === 0 ? v : setPath(inner.input ?? new RObject(), w.path, v);
+      } else {
+        inner.data = w.path.length === 0 ? v : setPath(inner.data, w.path, v);
+        inner.shadow = new Set(inner.shadow ?? []);
+        inner.shadow.add(w.path.join('\u0000'));
+      }
+    }
+  }
+
+  private groundValue(t: CTerm, f: Frame, w: CWith): Value {
+    let out: Value | undefined;
+    this.evalTerm(t, f, (v) => {
+      out = v;
+      return true;
+    });
+    if (out === undefined) {
+      // OPA: an undefined `with` value makes the expression undefined; model as a value that
+      // never matches by throwing a private signal.
+      throw new UndefinedWith(w);
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Terms
+
+  evalTerm(t: CTerm, f: Frame, k: VK): boolean {
+    switch (t.t) {
+      case 'const':
+        return k(t.v);
+      case 'var': {
+        const v = f[t.slot];
+        if (v === undefined) throw new RegoError('eval_internal_error', `var ${t.name} is unbound`);
+        return k(v);
+      }
+      case 'ref':
+        return this.evalRef(t, f, k);
+      case 'array':
+        return this.evalItems(t.items, 0, f, [], (vals) => k(vals));
+      case 'set':
+        return this.evalItems(t.items, 0, f, [], (vals) => k(RSet.from(vals)));
+      case 'object': {
+        const flat: CTerm[] = [];
+        for (const [a, b] of t.items) flat.push(a, b);
+        return this.evalItems(flat, 0, f, [], (vals) => {
+          const o = new RObject();
+          for (let i = 0; i < vals.length; i += 2) o.set(vals[i], vals[i + 1]);
+          return k(o);
+        });
+      }
+      case 'compr': {
+        if (t.kind === 'array') {
+          const out: Value[] = [];
+          this.evalBody(t.body, 0, f, () => this.evalTerm(t.term, f, (v) => (out.push(v), false)));
+          return k(out);
+        }
+        const out = new RSet();
+        this.evalBody(t.body, 0, f, () => this.evalTerm(t.term, f, (v) => (out.add(v), false)));
+        return k(out);
+      }
+      case 'ocompr': {
+        const out = new RObject();
+        this.evalBody(t.body, 0, f, () =>
+          this.evalTerm(t.key, f, (key) =>
+            this.evalTerm(t.value, f, (val) => {
+              const prev = out.get(key);
+              if (prev !== undefined && !equal(prev, val)) {
+                throw new RegoError('eval_conflict_error', 'object keys must be unique');
+              }
+              out.set(key, val);
+              return false;
+            }),
+          ),
+        );
+        return k(out);
+      }
+      case 'call':
+        return this.evalCall(t.call, f, k);
+    }
+  }
+
+  private evalItems(items: CTerm[], i: number, f: Frame, acc: Value[], k: (vals: Value[]) => boolean): boolean {
+    if (i === items.length) return k(acc.slice());
+    return this.evalTerm(items[i], f, (v) => {
+      acc.push(v);
+      const r = this.evalItems(items, i + 1, f, acc, k);
+      acc.pop();
+      return r;
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Unification
+
+  /** True when the term can be evaluated to values now (unbound vars only in ref key positions). */
+  private evaluable(t: CTerm, f: Frame): boolean {
+    switch (t.t) {
+      case 'var':
+        return f[t.slot] !== undefined;
+      case 'array':
+      case 'set':
+        return t.items.every((x) => this.evaluable(x, f));
+      case 'object':
+        return t.items.every(([a, b]) => this.evaluable(a, f) && this.evaluable(b, f));
+      default:
+        return true;
+    }
+  }
+
+  unify(a: CTerm, b: CTerm, f: Frame, k: K): boolean {
+    if (this.evaluable(b, f)) return this.evalTerm(b, f, (v) => this.unifyValue(a, v, f, k));
+    if (this.evaluable(a, f)) return this.evalTerm(a, f, (v) => this.unifyValue(b, v, f, k));
+    if (a.t === 'array' && b.t === 'array') {
+      if (a.items.length !== b.items.length) return false;
+      return this.unifyPairs(
+        a.items.map((x, i) => [x, b.items[i]] as [CTerm, CTerm]),
+        f,
+        k,
+      );
+    }
+    if (a.t === 'object' && b.t === 'object') {
+      if (a.items.length !== b.items.length) return false;
+      // Keys are ground; pair values by key.
+      const pairs: Array<[CTerm, CTerm]> = [];
+      for (const [ka, va] of a.items) {
+        const kv = this.first(ka, f);
+        const match = b.items.find(([kb]) => kv !== undefined && equal(this.first(kb, f) as Value, kv));
+        if (!match) return false;
+        pairs.push([va, match[1]]);
+      }
+      return this.unifyPairs(pairs, f, k);
+    }
+    throw new RegoError('eval_internal_error', 'cannot unify two unbound terms');
+  }
+
+  /** Unifies pairs in an order that always has one evaluable side (like the compiler's check). */
+  private unifyPairs(pairs: Array<[CTerm, CTerm]>, f: Frame, k: K): boolean {
+    if (pairs.length === 0) return k();
+    let idx = pairs.findIndex(([x, y]) => this.evaluable(x, f) || this.evaluable(y, f));
+    if (idx < 0) idx = 0;
+    const [x, y] = pairs[idx];
+    const rest = pairs.slice(0, idx).concat(pairs.slice(idx + 1));
+    return this.unify(x, y, f, () => this.unifyPairs(rest, f, k));
+  }
+
+  private first(t: CTerm, f: Frame): Value | undefined {
+    let out: Value | undefined;
+    this.evalTerm(t, f, (v) => {
+      out = v;
+      return true;
+    });
+    return out;
+  }
+
+  /** Unifies a (possibly partly unbound) term with a value. */
+  unifyValue(t: CTerm, v: Value, f: Frame, k: K): boolean {
+    switch (t.t) {
+      case 'const':
+        return equal(t.v, v) ? k() : false;
+      case 'var': {
+        const cur = f[t.slot];
+        if (cur !== undefined) return equal(cur, v) ? k() : false;
+        f[t.slot] = v;
+        try {
+          return k();
+        } finally {
+          f[t.slot] = undefined;
+        }
+      }
+      case 'array': {
+        if (!Array.isArray(v) || v.length !== t.items.length) return false;
+        return this.unifyItems(t.items, v, 0, f, k);
+      }
+      case 'object': {
+        if (!(v instanceof RObject) || v.size !== t.items.length) return false;
+        const keys: CTerm[] = [];
+        const vals: Value[] = [];
+        for (const [kt] of t.items) {
+          const kv = this.first(kt, f);
+          if (kv === undefined) return false;
+          const x = v.get(kv);
+          if (x === undefined) return false;
+          keys.push(kt);
+          vals.push(x);
+        }
+        return this.unifyItems(
+          t.items.map(([, vt]) => vt),
+          vals,
+          0,
+          f,
+          k,
+        );
+      }
+      default:
+        return this.evalTerm(t, f, (x) => (equal(x, v) ? k() : false));
+    }
+  }
+
+  private unifyItems(ts: CTerm[], vs: Value[], i: number, f: Frame, k: K): boolean {
+    if (i === ts.length) return k();
+    return this.unifyValue(ts[i], vs[i], f, () => this.unifyItems(ts, vs, i + 1, f, k));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // References
+
+  private evalRef(r: CRef, f: Frame, k: VK): boolean {
+    if (r.root === 'input') {
+      const input = this.ctx.input;
+      if (input === undefined) return false;
+      return this.walkValue(input, r.path, 0, f, k);
+    }
+    if (r.root === 'term') return this.evalTerm(r.head!, f, (h) => this.walkValue(h, r.path, 0, f, k));
+    return this.walkData(this.policy.root, this.ctx.data, r.path, 0, f, k);
+  }
+
+  /** Steps into a value along the remaining path, iterating where a key is unbound. */
+  private walkValue(v: Value, path: CTerm[], i: number, f: Frame, k: VK): boolean {
+    while (i < path.length) {
+      const p = path[i];
+      let key: Value | undefined;
+      if (p.t === 'const') key = p.v;
+      else if (p.t === 'var') key = f[p.slot];
+      else if (this.evaluable(p, f) && p.t !== 'array' && p.t !== 'object') {
+        // ref / call / comprehension as key: evaluate (may be generative)
+        const rest = i + 1;
+        return this.evalTerm(p, f, (kv) => {
+          const child = lookup(v, kv);
+          return child === undefined ? false : this.walkValue(child, path, rest, f, k);
+        });
+      } else if (this.evaluable(p, f)) {
+        const rest = i + 1;
+        return this.evalTerm(p, f, (kv) => {
+          const child = lookup(v, kv);
+          return child === undefined ? false : this.walkValue(child, path, rest, f, k);
+        });
+      }
+      if (key === undefined) {
+        // Unbound: iterate over the collection's keys.
+        const rest = i + 1;
+        return this.members(v, (mk, mv) => this.unifyValue(p, mk, f, () => this.walkValue(mv, path, rest, f, k)));
+      }
+      const child = lookup(v, key);
+      if (child === undefined) return false;
+      v = child;
+      i++;
+    }
+    return k(v);
+  }
+
+  /** Steps through the rule tree merged with base data. */
+  private walkData(node: RuleNode | undefined, base: Value | undefined, path: CTerm[], i: number, f: Frame, k: VK): boolean {
+    for (;;) {
+      if (node && this.ctx.shadow && this.ctx.shadow.has(node.path.join('\u0000'))) node = undefined;
+      if (!node || !node.hasRules) {
+        if (base === undefined) return false;
+        return this.walkValue(base, path, i, f, k);
+      }
+      if (node.rules.length > 0 || node.defaultRule) {
+        if (node.isFunction) return false;
+        // Partial sets/objects looked up by a ground key evaluate only what that key needs.
+        const v = this.ruleValue(node);
+        if (v === undefined) return false;
+        return this.walkValue(v, path, i, f, k);
+      }
+      if (i === path.length) return k(this.extent(node, base));
+      const p = path[i];
+      let key: Value | undefined;
+      if (p.t === 'const') key = p.v;
+      else if (p.t === 'var') key = f[p.slot];
+      else if (this.evaluable(p, f)) {
+        const rest = i + 1;
+        const n = node;
+        const b = base;
+        return this.evalTerm(p, f, (kv) => this.stepData(n, b, kv, path, rest, f, k));
+      }
+      if (key === undefined) {
+        // Unbound key: every child with rules, plus every key of the base document.
+        const rest = i + 1;
+        const n = node;
+        const keys = new Set<Value>();
+        for (const [name, c] of n.children) if (c.hasRules) keys.add(name);
+        if (base instanceof RObject) for (const bk of base.keys()) keys.add(bk);
+        const sorted = RSet.from(keys).values();
+        const b = base;
+        for (const kv of sorted) {
+          if (this.unifyValue(p, kv, f, () => this.stepData(n, b, kv, path, rest, f, k))) return true;
+        }
+        return false;
+      }
+      if (typeof key !== 'string') {
+        if (base === undefined) return false;
+        const child = lookup(base, key);
+        if (child === undefined) return false;
+        return this.walkValue(child, path, i + 1, f, k);
+      }
+      node = node.children.get(key);
+      base = base instanceof RObject ? base.get(key) : undefined;
+      i++;
+    }
+  }
+
+  private stepData(node: RuleNode, base: Value | undefined, key: Value, path: CTerm[], i: number, f: Frame, k: VK): boolean {
+    const child = typeof key === 'string' ? node.children.get(key) : undefined;
+    const childBase = base instanceof RObject ? base.get(key) : undefined;
+    return this.walkData(child, childBase, path, i, f, k);
+  }
+
+  /** The whole document at a node: base data merged with the values of all rules below. */
+  private extent(node: RuleNode, base: Value | undefined): Value {
+    if (this.ctx.shadow && this.ctx.shadow.has(node.path.join('\u0000'))) return base ?? new RObject();
+    if (node.rules.length || node.defaultRule) {
+      const v = this.ruleValue(node);
+      return v === undefined ? new RObject() : v;
+    }
+    const out = base instanceof RObject ? base.copy() : new RObject();
+    for (const [name, c] of node.children) {
+      if (!c.hasRules) continue;
+      if (this.ctx.shadow && this.ctx.shadow.has(c.path.join('\u0000'))) continue;
+      if ((c.rules.length || c.defaultRule) && c.isFunction) continue;
+      const cb = base instanceof RObject ? base.get(name) : undefined;
+      if (c.rules.length || c.defaultRule) {
+        const v = this.ruleValue(c);
+        if (v !== undefined) out.set(name, v);
+      } else {
+        out.set(name, this.extent(c, cb));
+      }
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Rules
+
+  /** The value of the rules at a node (cached per context); undefined when undefined. */
+  ruleValue(node: RuleNode): Value | undefined {
+    const cached = this.ctx.cache.get(node);
+    if (cached !== undefined) return cached === UNDEFINED ? undefined : cached;
+    const v = this.computeRuleValue(node);
+    this.ctx.cache.set(node, v === undefined ? UNDEFINED : v);
+    return v;
+  }
+
+  private candidateRules(node: RuleNode): CRule[] {
+    const idx = node.index;
+    if (!idx) return node.rules;
+    let v: Value | undefined = this.ctx.input;
+    for (const seg of idx.path) {
+      if (v === undefined) break;
+      v = v instanceof RObject ? v.get(seg) : undefined;
+    }
+    if (v === undefined || (v !== null && typeof v === 'object')) return idx.unconditional;
+    const hit = idx.byValue.get(v);
+    if (!hit) return idx.unconditional;
+    if (idx.unconditional.length === 0) return hit;
+    // Keep the written order so results and conflicts match unindexed evaluation.
+    const sel = new Set([...hit, ...idx.unconditional]);
+    return node.rules.filter((r) => sel.has(r));
+  }
+
+  private computeRuleValue(node: RuleNode): Value | undefined {
+    const kind = node.kind;
+    const rules = this.candidateRules(node);
+    if (kind === 'complete') {
+      let result: Value | undefined;
+      for (const rule of rules) {
+        if (result !== undefined && rule.constValue !== undefined && equal(rule.constValue, result) && !rule.else) continue;
+        this.evalRuleChain(rule, (v) => {
+          if (result === undefined) result = v;
+          else if (!equal(result, v)) {
+            throw new RegoError('eval_conflict_error', 'complete rules must not produce multiple outputs', rule.loc);
+          }
+          return false;
+        });
+      }
+      if (result === undefined && node.defaultRule) result = node.defaultRule.constValue;
+      return result;
+    }
+    if (kind === 'multi') {
+      const dynamic = rules.some((r) => r.dyn.length > 0);
+      if (!dynamic) {
+        const out = new RSet();
+        for (const rule of rules) {
+          const f: Frame = new Array(rule.nslots);
+          this.evalBody(rule.body, 0, f, () => this.evalTerm(rule.key!, f, (v) => (out.add(v), false)));
+        }
+        return out;
+      }
+      const out = new RObject();
+      for (const rule of rules) {
+        const f: Frame = new Array(rule.nslots);
+        this.evalBody(rule.body, 0, f, () =>
+          this.evalItems(rule.dyn, 0, f, [], (keys) =>
+            this.evalTerm(rule.key!, f, (v) => {
+              insertSetPath(out, keys, v, rule.loc);
+              return false;
+            }),
+          ),
+        );
+      }
+      return out;
+    }
+    if (kind === 'object') {
+      const out = new RObject();
+      for (const rule of rules) {
+        this.evalRuleChain(rule, (v, f) =>
+          this.evalItems(rule.dyn, 0, f, [], (keys) => {
+            insertPath(out, keys, v, rule.loc);
+            return false;
+          }),
+        );
+      }
+      return out;
+    }
+    return undefined;
+  }
+
+  /**
+   * Evaluates a rule and, if it has no solution, its `else` chain; calls `onValue` with each
+   * head value (and the frame, for ref-head keys). Stops after the first solution when the
+   * value is constant.
+   */
+  private evalRuleChain(rule: CRule, onValue: (v: Value, f: Frame) => boolean, args?: Value[]): boolean {
+    for (let r: CRule | undefined = rule; r; r = r.else) {
+      const f: Frame = new Array(r.nslots);
+      let found = false;
+      const cur = r;
+      const body = () =>
+        this.evalBody(cur.body, 0, f, () =>
+          this.evalTerm(cur.value, f, (v) => {
+            found = true;
+            const stop = onValue(v, f);
+            return stop || cur.constValue !== undefined;
+          }),
+        );
+      if (args) this.unifyItems(cur.args!, args, 0, f, body);
+      else body();
+      if (found) return true;
+    }
+    return false;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Calls
+
+  private evalCall(call: CCall, f: Frame, k: VK): boolean {
+    const override = this.ctx.fns?.get(call.name);
+    if (override) {
+      if (override.value !== undefined) return this.evalItems(call.args, 0, f, [], () => k(override.value as Value));
+      const repl = override.call!;
+      return this.evalCall({ ...repl, args: call.args, loc: call.loc }, f, k);
+    }
+    if (call.special === 'print') return this.evalPrint(call, f, k);
+    return this.evalItems(call.args, 0, f, [], (args) => {
+      if (call.func) return this.callFunction(call, args, k);
+      if (call.special === 'member2') return k(member2(args[0], args[1]));
+      if (call.special === 'member3') return k(member3(args[0], args[1], args[2]));
+      if (call.special === 'walk') {
+        for (const pair of walkPairs(args[0])) if (k(pair)) return true;
+        return false;
+      }
+      const b = call.builtin!;
+      let result: Value | undefined;
+      try {
+        checkOperands(b, args);
+        result = b.impl(args, call.loc ? { ...this.builtinCtx, location: call.loc } : this.builtinCtx);
+      } catch (e) {
+        if (e instanceof BuiltinError) {
+          const err = new RegoError(e.code, `${b.name}: ${e.message}`, call.loc);
+          if (this.strict) throw err;
+          this.builtinErrors.push(err);
+          return false;
+        }
+        if (e instanceof HaltError || e instanceof RegoError) throw e;
+        const err = new RegoError('eval_builtin_error', `${b.name}: ${(e as Error).message}`, call.loc);
+        if (this.strict) throw err;
+        this.builtinErrors.push(err);
+        return false;
+      }
+      if (result === undefined) return false;
+      if (b.name === 'trace' && this.collectNotes) this.notes.push({ message: String(args[0]), location: call.loc });
+      if (b.relation && Array.isArray(result)) {
+        for (const r of result) if (k(r)) return true;
+        return false;
+      }
+      return k(result);
+    });
+  }
+
+  private callFunction(call: CCall, args: Value[], k: VK): boolean {
+    const node = call.func!;
+    let result: Value | undefined;
+    for (const rule of node.rules) {
+      if (result !== undefined && rule.constValue !== undefined && equal(rule.constValue, result) && !rule.else) continue;
+      this.evalRuleChain(
+        rule,
+        (v) => {
+          if (result === undefined) result = v;
+          else if (!equal(result, v)) {
+            throw new RegoError('eval_conflict_error', 'functions must not produce multiple outputs for same inputs', call.loc);
+          }
+          return false;
+        },
+        args,
+      );
+    }
+    if (result === undefined && node.defaultRule) result = node.defaultRule.constValue;
+    if (result === undefined) return false;
+    return k(result);
+  }
+
+  private evalPrint(call: CCall, f: Frame, k: VK): boolean {
+    const parts: string[] = [];
+    for (const a of call.args) {
+      const vals: Value[] = [];
+      this.evalTerm(a, f, (v) => (vals.push(v), false));
+      if (vals.length === 0) parts.push('<undefined>');
+      else parts.push(vals.map((v) => (typeof v === 'string' ? v : toRegoString(v))).join(' '));
+    }
+    this.builtinCtx.hooks.print?.(parts.join(' '), call.loc);
+    return k(true);
+  }
+}
+
+/** Signals that a `with` value was undefined: the expression is undefined. */
+class UndefinedWith extends Error {
+  constructor(readonly w: CWith) {
+    super('undefined with value');
+  }
+}
+export { UndefinedWith };
+
+// ---------------------------------------------------------------------------------------------
+// Value helpers
+
+export function lookup(v: Value, key: Value): Value | undefined {
+  if (Array.isArray(v)) {
+    if (typeof key !== 'number' || !Number.isInteger(key) || key < 0 || key >= v.length) return undefined;
+    return v[key];
+  }
+  if (v instanceof RObject) return v.get(key);
+  if (v instanceof RSet) return v.has(key) ? key : undefined;
+  return undefined;
+}
+
+function member2(x: Value, xs: Value): boolean {
+  if (Array.isArray(xs)) return xs.some((y) => equal(x, y));
+  if (xs instanceof RSet) return xs.has(x);
+  if (xs instanceof RObject) return xs.values().some((y) => equal(x, y));
+  return false;
+}
+
+function member3(k: Value, v: Value, xs: Value): boolean {
+  const got = lookup(xs, k);
+  if (xs instanceof RSet) return false;
+  return got !== undefined && equal(got, v);
+}
+
+function walkPairs(v: Value): Value[] {
+  const out: Value[] = [];
+  const rec = (x: Value, path: Value[]) => {
+    out.push([path.slice(), x]);
+    if (Array.isArray(x)) x.forEach((e, i) => rec(e, [...path, i]));
+    else if (x instanceof RObject) for (const [kk, e] of x.entries()) rec(e, [...path, kk]);
+    else if (x instanceof RSet) for (const e of x.values()) rec(e, [...path, e]);
+  };
+  rec(v, []);
+  return out;
+}
+
+/** Returns a copy of `root` with `value` at `path`, creating objects as needed (copy-on-write). */
+function setPath(root: Value, path: string[], value: Value): Value {
+  if (path.length === 0) return value;
+  const obj = root instanceof RObject ? root.copy() : new RObject();
+  const [head, ...rest] = path;
+  const child = obj.get(head);
+  obj.set(head, setPath(child ?? new RObject(), rest, value));
+  return obj;
+}
+
+function insertPath(out: RObject, keys: Value[], v: Value, l?: Location): void {
+  let o = out;
+  for (let i = 0; i < keys.length - 1; i++) {
+    let next = o.get(keys[i]);
+    if (next === undefined) {
+      next = new RObject();
+      o.set(keys[i], next);
+    } else if (!(next instanceof RObject)) {
+      throw new RegoError('eval_conflict_error', 'object keys must be unique', l);
+    }
+    o = next;
+  }
+  const last = keys[keys.length - 1];
+  const prev = o.get(last);
+  if (prev !== undefined && !equal(prev, v)) throw new RegoError('eval_conflict_error', 'object keys must be unique', l);
+  o.set(last, v);
+}
+
+function insertSetPath(out: RObject, keys: Value[], v: Value, l?: Location): void {
+  let o = out;
+  for (let i = 0; i < keys.length - 1; i++) {
+    let next = o.get(keys[i]);
+    if (next === undefined) {
+      next = new RObject();
+      o.set(keys[i], next);
+    } else if (!(next instanceof RObject)) throw new RegoError('eval_conflict_error', 'object keys must be unique', l);
+    o = next;
+  }
+  const last = keys[keys.length - 1];
+  let s = o.get(last);
+  if (s === undefined) {
+    s = new RSet();
+    o.set(last, s);
+  } else if (!(s instanceof RSet)) throw new RegoError('eval_conflict_error', 'object keys must be unique', l);
+  s.add(v);
+}
