@@ -216,7 +216,7 @@ describe('patch (JSON Patch, all-or-nothing)', () => {
 
   test('bad operations are invalid patches', () => {
     const s = storeOf('{"a": {"b": 1}}');
-    expectStoreError(() => s.patch([], [{ op: 'frobnicate', path: '/a' }]), 'invalid_patch', /bad patch operation: "frobnicate"/);
+    expectStoreError(() => s.patch([], [{ op: 'frobnicate', path: '/a' }]), 'invalid_patch', /bad patch operation: frobnicate/);
     expectStoreError(() => s.patch([], [{ op: 'add', path: '/a/c' }]), 'invalid_patch', /needs a "value"/);
     expectStoreError(() => s.patch([], [{ op: 'test', path: '/a/b', value: 2 }]), 'invalid_patch', /test failed/);
     expectStoreError(() => s.patch([], [{ op: 'move', from: '/a', path: '/a/b/c' }]), 'invalid_patch', /own children/);

@@ -105,8 +105,12 @@ export function watchPaths(
       } catch {
         st = undefined;
       }
-      if (st?.isDirectory()) walk(root, new Set());
-      else {
+      if (st?.isDirectory()) {
+        walk(root, new Set());
+        // Also watch the parent for this name, so a root directory that is deleted and
+        // re-created (e.g. by a deploy tool) is noticed and watched again.
+        addFilter(path.dirname(root), path.basename(root));
+      } else {
         // A file, or a path that does not exist yet: watch its directory for that name.
         explicitFiles.add(root);
         addFilter(path.dirname(root), path.basename(root));
@@ -118,7 +122,7 @@ export function watchPaths(
   const relevant = (dir: string, name: string | null): boolean => {
     if (name === null) return true;
     const full = path.join(dir, name);
-    if (explicitFiles.has(full)) return true;
+    if (explicitFiles.has(full) || roots.includes(full)) return true;
     if (isIgnored(name)) return false;
     if (name.endsWith('.tar.gz') || RELEVANT.has(path.extname(name))) return true;
     if (treeDirs.has(full)) return true; // a watched directory was removed or renamed

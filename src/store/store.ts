@@ -255,7 +255,7 @@ function applyPatchOp(txn: Txn, base: readonly string[], op: JsonPatchOp): void 
       return;
     }
     default:
-      throw invalidPatch(target, `bad patch operation: ${JSON.stringify(op.op)}`);
+      throw invalidPatch(target, `bad patch operation: ${String(op.op)}`);
   }
 }
 
