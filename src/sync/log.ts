@@ -1,0 +1,108 @@
+// Structured JSON-line logging for the sync, with secret redaction and "log each failure once".
+
+export type Component = "registry" | "scanner" | "data-api" | "config" | "sync";
+
+/** An error a user can act on: which component failed, what happened, what to do about it. */
+export class SyncError extends Error {
+  constructor(
+    readonly component: Component,
+    message: string,
+    readonly hint: string,
+    /** false when retrying without a change cannot help (e.g. 422 from Clair, wrong credentials). */
+    readonly retryable = true,
+  ) {
+    super(message);
+    this.name = "SyncError";
+  }
+}
+
+export type Level = "debug" | "info" | "warn" | "error";
+
+export interface Logger {
+  log(level: Level, msg: string, fields?: Record<string, unknown>): void;
+}
+
+const SECRET_KEYS = /pass(word)?|secret|token|authorization|psk|credential/i;
+
+/** Replace values of secret-looking keys and Basic/Bearer credentials inside strings. */
+export function redact(value: unknown, depth = 0): unknown {
+  if (depth > 6) return "[…]";
+  if (typeof value === "string") return redactString(value);
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  if (value instanceof Error) return redactString(value.message);
+  if (value !== null && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      out[k] = SECRET_KEYS.test(k) ? "[redacted]" : redact(v, depth + 1);
+    }
+    return out;
+  }
+  return value;
+}
+
+export function redactString(s: string): string {
+  return s
+    .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, "$1 [redacted]")
+    .replace(/\/\/[^/@\s:]+:[^/@\s]+@/g, "//[redacted]@");
+}
+
+export class JsonLogger implements Logger {
+  /** Called before every line is written, e.g. to clear a progress bar line. */
+  beforeWrite?: () => void;
+  constructor(
+    private readonly out: (line: string) => void = (l) => process.stderr.write(l + "\n"),
+    private readonly minLevel: Level = "info",
+  ) {}
+
+  log(level: Level, msg: string, fields: Record<string, unknown> = {}): void {
+    if (rank(level) < rank(this.minLevel)) return;
+    const rec = { time: new Date().toISOString(), level, msg: redactString(msg), ...(redact(fields) as object) };
+    this.beforeWrite?.();
+    this.out(JSON.stringify(rec));
+  }
+}
+
+function rank(l: Level): number {
+  return l === "debug" ? 0 : l === "info" ? 1 : l === "warn" ? 2 : 3;
+}
+
+/** A logger that keeps records in memory (tests, and the server's in-process sync status). */
+export class MemoryLogger implements Logger {
+  readonly records: Array<{ level: Level; msg: string } & Record<string, unknown>> = [];
+  log(level: Level, msg: string, fields: Record<string, unknown> = {}): void {
+    this.records.push({ ...(redact(fields) as object), level, msg: redactString(msg) });
+  }
+}
+
+/**
+ * Logs a failure the first time it is seen for a key, stays quiet while it repeats, and logs
+ * once more when it clears. This keeps a registry that is down for an hour from flooding logs.
+ */
+export class FaultLog {
+  private readonly active = new Map<string, string>();
+  constructor(private readonly logger: Logger) {}
+
+  fail(key: string, err: unknown, fields: Record<string, unknown> = {}): void {
+    const e = toSyncError(err);
+    const sig = `${e.component}:${e.message}`;
+    if (this.active.get(key) === sig) return;
+    this.active.set(key, sig);
+    this.logger.log("error", e.message, { ...fields, component: e.component, key, hint: e.hint, retryable: e.retryable });
+  }
+
+  ok(key: string, fields: Record<string, unknown> = {}): void {
+    if (!this.active.has(key)) return;
+    this.active.delete(key);
+    this.logger.log("info", `recovered: ${key}`, { ...fields, key });
+  }
+
+  get activeCount(): number {
+    return this.active.size;
+  }
+}
+
+export function toSyncError(err: unknown): SyncError {
+  if (err instanceof SyncError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new SyncError("sync", msg, "unexpected failure; it is retried on the next cycle");
+}
