@@ -9,3 +9,5 @@ export { globMatch, compileGlob, GlobPatternError } from './glob.js';
 export { formatDataPath } from './merge.js';
 export { watchPaths } from './watch.js';
 export type { Watcher, WatchOptions } from './watch.js';
+export { watchAndReload } from './reload.js';
+export type { ReloadHandlers, Reloader } from './reload.js';
