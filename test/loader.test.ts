@@ -19,6 +19,8 @@ import {
   YAMLDataError,
   globMatch,
   watchPaths,
+  watchAndReload,
+  type LoadResult,
   type ParseModuleFn,
 } from '../src/loader/index.js';
 import { RObject, parseJSON, toJSON, type Value } from '../src/rego/value.js';
@@ -466,6 +468,28 @@ describe('watchPaths', () => {
     }
   });
 
+  test('a root directory that is removed and re-created is watched again', async () => {
+    const parent = await tree({ 'root/a.json': '{}' });
+    const dir = path.join(parent, 'root');
+    const events: string[][] = [];
+    const waiters: Array<(c: string[]) => void> = [];
+    const w = watchPaths([dir], (c) => {
+      const waiter = waiters.shift();
+      if (waiter) waiter(c);
+      else events.push(c);
+    }, { debounceMs: 50 });
+    try {
+      await fsp.rm(dir, { recursive: true });
+      assert.ok((await nextChange(events, waiters)).some((p) => p.startsWith(dir)), 'removal noticed');
+      await fsp.mkdir(dir);
+      assert.ok((await nextChange(events, waiters)).includes(dir), 're-creation noticed');
+      await fsp.writeFile(path.join(dir, 'b.json'), '{}');
+      assert.ok((await nextChange(events, waiters)).includes(path.join(dir, 'b.json')), 'new file in re-created root');
+    } finally {
+      w.close();
+    }
+  });
+
   test('irrelevant files do not trigger a reload', async () => {
     const dir = await tree({ 'a.json': '{}' });
     const events: string[][] = [];
@@ -483,6 +507,109 @@ describe('watchPaths', () => {
       assert.deepEqual(c, [path.join(dir, 'z.json')]);
     } finally {
       w.close();
+    }
+  });
+});
+
+describe('Rego modules with the real parser', () => {
+  test('modules load from directories; their path never affects data', async () => {
+    const dir = await tree({
+      'policies/deep/er/entry.rego': 'package io.k8s.image_policy\n\nverify := {"allowed": true}\n',
+      'policies/data.json': '{"x": 1}',
+    });
+    const r = await load([path.join(dir, 'policies')]);
+    assert.equal(r.modules.length, 1);
+    const m = r.modules[0];
+    assert.equal(m.file, path.join(dir, 'policies', 'deep', 'er', 'entry.rego'));
+    assert.equal(m.module.file, m.file);
+    assert.equal(m.module.rules.length, 1);
+    assert.deepEqual(js(r.data), { x: 1 });
+  });
+
+  test('regoVersion selects the syntax; v0 syntax under v1 fails with file:row:col', async () => {
+    const dir = await tree({ 'v0.rego': 'package v\n\np[x] { x := 1 }\n' });
+    const ok = await load([dir], { regoVersion: 0 });
+    assert.equal(ok.modules[0].module.regoVersion, 0);
+    try {
+      await load([dir], { regoVersion: 1 });
+      assert.fail('v0 syntax must not parse as v1');
+    } catch (e) {
+      assert.ok(e instanceof LoadErrors);
+      assert.ok(e.errors.every((x) => x instanceof RegoError && x.code === 'rego_parse_error'));
+      assert.match(e.message, new RegExp(`${path.join(dir, 'v0.rego').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3:1: rego_parse_error: \`if\` keyword is required`));
+    }
+  });
+
+  test('an explicitly named file without extension is parsed as Rego first', async () => {
+    const dir = await tree({ 'policy': 'package p\n\nq := 1\n' });
+    const r = await load([path.join(dir, 'policy')]);
+    assert.equal(r.modules.length, 1);
+    assert.deepEqual(js(r.data), {});
+  });
+
+  test('parse errors from several files are all reported', async () => {
+    const dir = await tree({ 'a.rego': 'package a\n\np := \n', 'b.rego': 'package b\n\nq := [\n', 'ok.rego': 'package ok\n' });
+    const e = await loadErrors2([dir]);
+    const files = new Set(e.errors.map((x) => (x as RegoError).location?.file));
+    assert.deepEqual([...files].sort(), [path.join(dir, 'a.rego'), path.join(dir, 'b.rego')]);
+  });
+});
+
+async function loadErrors2(paths: string[]): Promise<LoadErrors> {
+  try {
+    await load(paths);
+  } catch (e) {
+    assert.ok(e instanceof LoadErrors, String(e));
+    return e;
+  }
+  assert.fail('expected loading to fail');
+}
+
+describe('watchAndReload', () => {
+  test('reloads after changes and reports errors without losing the last good result', async () => {
+    const dir = await tree({ 'a.json': '{"v": 1}' });
+    let good: LoadResult | undefined;
+    const outcomes: Array<{ ok: boolean; err?: string }> = [];
+    const waiters: Array<() => void> = [];
+    const next = () =>
+      new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('no reload within 5s')), 5000);
+        waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    const r = watchAndReload([dir], { parseModule: fakeParse, debounceMs: 50 }, {
+      onLoad(result) {
+        good = result;
+        outcomes.push({ ok: true });
+        waiters.shift()?.();
+      },
+      onError(err) {
+        outcomes.push({ ok: false, err: String((err as Error).message) });
+        waiters.shift()?.();
+      },
+    });
+    try {
+      let p = next();
+      await fsp.writeFile(path.join(dir, 'a.json'), '{"v": 2}');
+      await p;
+      assert.equal(good?.data.get('v'), 2);
+
+      p = next();
+      await fsp.writeFile(path.join(dir, 'a.json'), '{"v": ');
+      await p;
+      assert.equal(outcomes.at(-1)?.ok, false);
+      assert.match(outcomes.at(-1)?.err ?? '', /a\.json:1:7: invalid JSON/);
+      assert.equal(good?.data.get('v'), 2, 'the last good result is kept by the caller');
+
+      p = next();
+      await fsp.writeFile(path.join(dir, 'a.json'), '{"v": 3}');
+      await p;
+      await r.idle();
+      assert.equal(good?.data.get('v'), 3);
+    } finally {
+      r.close();
     }
   });
 });

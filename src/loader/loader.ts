@@ -115,9 +115,7 @@ let defaultParser: ParseModuleFn | undefined;
 async function getDefaultParser(): Promise<ParseModuleFn> {
   if (!defaultParser) {
     // Imported lazily so that loading pure data never pays for the Rego parser.
-    // (The specifier is a variable so this file compiles before the parser exists.)
-    const spec = '../rego/parser.js';
-    const mod = (await import(spec)) as { parseModule: ParseModuleFn };
+    const mod = await import('../rego/parser.js');
     defaultParser = mod.parseModule;
   }
   return defaultParser;
