@@ -287,6 +287,10 @@ describe('conversions', () => {
     assert.equal(call('to_number', [false]), 0);
     assert.equal(call('to_number', [null]), 0);
     assert.equal(call('to_number', [42]), 42);
+    // Extreme exponents must neither hang nor build huge integers.
+    assert.equal(call('to_number', ['1e-999999999']), 0);
+    assert.equal(call('to_number', ['0e999999999']), 0);
+    throwsBuiltin(() => call('to_number', ['1e999999999']), 'eval_builtin_error', 'strconv.ParseFloat: parsing "1e999999999": value out of range');
     throwsBuiltin(() => call('to_number', ['abc']), 'eval_builtin_error', 'strconv.ParseFloat: parsing "abc": invalid syntax');
     throwsBuiltin(() => call('to_number', [' 1']), 'eval_builtin_error', 'strconv.ParseFloat: parsing " 1": invalid syntax');
     throwsBuiltin(() => call('to_number', ['1e400']), 'eval_builtin_error', 'strconv.ParseFloat: parsing "1e400": value out of range');

@@ -54,6 +54,9 @@ export function decimalToBigInt(s: string): bigint | undefined {
     if (d.exp10 > 100_000 && d.digits !== 0n) return undefined;
     v = d.digits * 10n ** BigInt(d.exp10);
   } else {
+    // Integral only if the digits end in at least -exp10 zeros; checking the length first keeps
+    // "1e-999999999" from building a gigantic power of ten.
+    if (-d.exp10 > d.digits.toString().length) return undefined;
     const p = 10n ** BigInt(-d.exp10);
     if (d.digits % p !== 0n) return undefined;
     v = d.digits / p;
