@@ -315,6 +315,8 @@ describe('objects', () => {
   it('object.get with keys and paths', () => {
     assert.equal(call('object.get', [doc, 'x', 0]), 1);
     assert.equal(call('object.get', [doc, 'nope', 'dflt']), 'dflt');
+    assert.equal(call('object.get', [o({ n: null }), 'n', 1]), null, 'a present null is returned');
+    assert.equal(call('object.get', [o({ n: { m: null } }), ['n', 'm'], 1]), null);
     assert.equal(call('object.get', [doc, ['a', 'b', 1, 'c'], null]), 'deep');
     assert.equal(call('object.get', [doc, ['a', 'b', 5], 'd']), 'd');
     assert.equal(call('object.get', [doc, ['a', 'b', '1'], 'd']), 'd', 'array index must be a number');

@@ -427,9 +427,9 @@ registerBuiltins(
     impl: (args) => {
       const obj = objectOperand(args[0], 1);
       const key = args[1];
-      if (!Array.isArray(key)) return obj.get(key) ?? args[2];
-      if (key.length === 0) return obj;
-      return find(obj, key) ?? args[2];
+      // A present null is a value, not a miss: compare with undefined, never `??`.
+      const found = !Array.isArray(key) ? obj.get(key) : key.length === 0 ? obj : find(obj, key);
+      return found === undefined ? args[2] : found;
     },
   },
   {
