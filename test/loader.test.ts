@@ -27,6 +27,7 @@ import { RObject, parseJSON, toJSON, type Value } from '../src/rego/value.js';
 import type { Module } from '../src/rego/ast.js';
 import { RegoError } from '../src/rego/errors.js';
 import { DataTree } from '../src/loader/merge.js';
+import fc from 'fast-check';
 
 /** The sample data: the repo's own data/ once shipped, else the shared seed copy. */
 function findSeedData(): string | undefined {
@@ -340,6 +341,11 @@ describe('data errors', () => {
     assert.throws(() => t.merge('d.json', ['p'], parseJSON('{"q": {"deeper": 1}}')), /data\.p\.q is also defined by c\.json/);
   });
 
+  test('an empty path after a prefix is a clear error', async () => {
+    const e = await loadErrors(['x:']);
+    assert.equal(e.message, '1 error occurred during loading: x:: empty path');
+  });
+
   test('all errors are collected', async () => {
     const dir = await tree({ 'x1.json': '{"x": 1}', 'x2.json': '{"x": 2}', 'dir/a.json': '', 'bad.rego': 'nope', 'r.json': '[1]' });
     const e = await loadErrors([path.join(dir, 'x1.json'), path.join(dir, 'x2.json'), path.join(dir, 'dir'), path.join(dir, 'bad.rego'), path.join(dir, 'r.json'), path.join(dir, 'missing')]);
@@ -382,6 +388,30 @@ describe('exact numbers', () => {
     assert.throws(() => parseJSONExact('['.repeat(100000)), /unexpected end of JSON input/);
     const deep = '['.repeat(5000) + ']'.repeat(5000);
     assert.equal((parseJSONExact(deep) as Value[]).length, 1);
+  });
+
+  test('property: our parser accepts exactly what JSON.parse accepts, with the same values', () => {
+    const same = (text: string) => {
+      let want: unknown;
+      let wantOk = true;
+      try {
+        want = JSON.parse(text);
+      } catch {
+        wantOk = false;
+      }
+      let got: Value | undefined;
+      let gotOk = true;
+      try {
+        got = parseJSONExact(text);
+      } catch (e) {
+        assert.ok(e instanceof JSONSyntaxError, String(e));
+        gotOk = false;
+      }
+      assert.equal(gotOk, wantOk, `acceptance differs for ${JSON.stringify(text)}`);
+      if (wantOk) assert.deepEqual(toJSON(got as Value), toJSON(parseJSONValue(text))); // JSON.parse-based path
+    };
+    fc.assert(fc.property(fc.json(), (t) => same(t)), { numRuns: 300 });
+    fc.assert(fc.property(fc.string({ unit: fc.constantFrom(...'{}[]:,"\\ 0123456789.-+eEtrufalsn'.split('')) }), (t) => same(t)), { numRuns: 2000 });
   });
 
   test('YAML values are JSON-shaped', () => {

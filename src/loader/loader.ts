@@ -293,6 +293,10 @@ export async function load(paths: readonly string[], opts: LoadOptions = {}): Pr
   const loader = new Loader(opts, ignore);
   for (const arg of paths) {
     const { prefix, path: raw } = splitPrefix(arg);
+    if (raw === '') {
+      loader.errors.push(new LoadError('read', arg, 'empty path'));
+      continue;
+    }
     let p: string;
     try {
       p = cleanPath(raw);
