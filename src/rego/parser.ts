@@ -1802,6 +1802,8 @@ interface ModuleResult {
   module?: Module;
   errors: RegoError[];
   regoV1Import: boolean;
+  /** A syntax error came after rules that only v0 accepts. */
+  looksV0?: boolean;
 }
 
 function toErrors(errs: readonly RegoError[]): RegoErrors {
@@ -1818,7 +1820,12 @@ function internalError(e: unknown, file: string): RegoErrors {
 function parseModuleVersion(text: string, file: string, version: Version): ModuleResult {
   const p = new Parser(text, file, version);
   const stmts = p.guard(() => p.parseStatements()) ?? [];
-  if (p.hasErrors) return { errors: [...p.errors], regoV1Import: p.regoV1Import };
+  if (p.hasErrors) {
+    // Do the rules before the syntax error look like v0 code? (for the --v0-compatible hint)
+    const v1Errs: RegoError[] = [];
+    if (version === 1) for (const st of stmts) if (st.kind === 'rule') checkRegoV1(st.rule, p.flags, v1Errs);
+    return { errors: [...p.errors], regoV1Import: p.regoV1Import, looksV0: v1Errs.length > 0 };
+  }
   const errs: RegoError[] = [];
   if (stmts.length === 0) {
     return { errors: [new RegoError('rego_parse_error', 'empty module', { file, row: 1, col: 1 })], regoV1Import: false };
@@ -1903,11 +1910,20 @@ export function parseModule(text: string, file: string, opts: ParseOptions = {})
     const v1 = parseModuleVersion(text, file, 1);
     if (v1.module) return v1.module;
     const v0 = parseModuleVersion(text, file, 0);
-    if (v0.module && !v0.regoV1Import) return v0.module;
+    // A v0 reading that defines rules named `if`/`contains`/... is v1 code gone wrong
+    // (`p[x] := 1 if { ... } else := 2` is `p[x] := 1` plus a rule `if` in v0): keep the v1 errors.
+    const v0Plausible = v0.module?.rules.every((r) => {
+      const h = r.head.ref[0];
+      return !(h.type === 'var' && FUTURE_KEYWORDS.includes(h.name));
+    });
+    if (v0.module && v0Plausible && !v0.regoV1Import) return v0.module;
     // A hint only when v0 got further or the v1 error is about v1-only rules.
     const hint =
       !v1.regoV1Import &&
-      (V1_SPECIFIC.test(v1.errors[0].detail) || v0.module !== undefined || later(v0.errors[0]?.location, v1.errors[0].location));
+      (V1_SPECIFIC.test(v1.errors[0].detail) ||
+        v1.looksV0 === true ||
+        v0.module !== undefined ||
+        later(v0.errors[0]?.location, v1.errors[0].location));
     throw toErrors(hint ? withHint(v1.errors) : v1.errors);
   } catch (e) {
     throw internalError(e, file);
