@@ -2,6 +2,7 @@
 // types, conversions (and walk). Each call goes through checkOperands first, as the evaluator does.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { getBuiltin, checkOperands, type BuiltinContext } from '../src/rego/builtins/registry.js';
 import '../src/rego/builtins/comparison.js';
 import '../src/rego/builtins/numbers.js';
@@ -12,7 +13,7 @@ import '../src/rego/builtins/objects.js';
 import '../src/rego/builtins/types.js';
 import '../src/rego/builtins/conversions.js';
 import { BuiltinError } from '../src/rego/errors.js';
-import { RObject, RSet, fromJSON, toJSON, type Value } from '../src/rego/value.js';
+import { RObject, RSet, compare, fromJSON, normalizeBigInt, toJSON, type Value } from '../src/rego/value.js';
 
 function ctx(): BuiltinContext {
   return { nowNs: 0n, queryCache: new Map(), hooks: {} };
@@ -430,5 +431,65 @@ describe('walk', () => {
     ]);
     assert.deepEqual(toJSON(call('walk', [5]) as Value), [[[], 5]]);
     assert.deepEqual(toJSON(call('walk', [s('x')]) as Value), [[[], ['x']], [['x'], 'x']]);
+  });
+});
+
+describe('properties', () => {
+  const wide = fc.bigInt({ min: -(1n << 80n), max: 1n << 80n });
+  it('integer plus/minus/mul are exact and normalised', () => {
+    fc.assert(
+      fc.property(wide, wide, (a, b) => {
+        const x = normalizeBigInt(a);
+        const y = normalizeBigInt(b);
+        assert.equal(call('plus', [x, y]), normalizeBigInt(a + b));
+        assert.equal(call('minus', [x, y]), normalizeBigInt(a - b));
+        assert.equal(call('mul', [x, y]), normalizeBigInt(a * b));
+        if (b !== 0n) assert.equal(call('rem', [x, y]), normalizeBigInt(a % b));
+      }),
+    );
+  });
+  it('float arithmetic stays within a few ulps of IEEE doubles', () => {
+    const num = fc.double({ min: -1e12, max: 1e12, noNaN: true, noDefaultInfinity: true });
+    fc.assert(
+      fc.property(num, num, (a, b) => {
+        for (const [name, want] of [['plus', a + b], ['minus', a - b], ['mul', a * b]] as const) {
+          const got = Number(call(name, [a, b]) as number | bigint);
+          const tol = 1e-15 * Math.max(Math.abs(a), Math.abs(b), Math.abs(want), Math.abs(a * b), 1e-300);
+          assert.ok(Math.abs(got - want) <= tol, `${name}(${a}, ${b}) = ${got}, double gives ${want}`);
+        }
+      }),
+    );
+  });
+  it('comparison builtins agree with the total order', () => {
+    const val = fc.oneof(fc.constant(null), fc.boolean(), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.string(), fc.array(fc.integer(), { maxLength: 3 }));
+    fc.assert(
+      fc.property(val, val, (a, b) => {
+        const x = fromJSON(a);
+        const y = fromJSON(b);
+        const c = compare(x, y);
+        assert.equal(call('lt', [x, y]), c < 0);
+        assert.equal(call('gte', [x, y]), c >= 0);
+        assert.equal(call('equal', [x, y]), c === 0);
+        assert.equal(call('neq', [x, y]), c !== 0);
+      }),
+    );
+  });
+  it('array.slice is a clamped JS slice', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer(), { maxLength: 8 }), fc.integer({ min: -10, max: 10 }), fc.integer({ min: -10, max: 10 }), (arr, i, k) => {
+        const stop = Math.min(Math.max(k, 0), arr.length);
+        const start = Math.min(Math.max(i, 0), stop);
+        assert.deepEqual(call('array.slice', [arr, i, k]), arr.slice(start, stop));
+      }),
+    );
+  });
+  it('walk visits every node once', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4 }), (doc) => {
+        const count = (v: unknown): number =>
+          v !== null && typeof v === 'object' ? 1 + Object.values(v as object).reduce((n: number, c) => n + count(c), 0) : 1;
+        assert.equal((call('walk', [fromJSON(doc)]) as Value[]).length, count(doc));
+      }),
+    );
   });
 });
