@@ -93,7 +93,7 @@ export function runCase(c: Case): void {
     assert.fail(`expected error ${c.want_error_code ?? ''} ${c.want_error ?? ''}, got results ${stringifyJSON(results)}`);
   }
   const want = (c.want_result ?? []).map((r) => normalise(r ?? {}));
-  const got = results.map((r) => stringifyJSON(r));
+  const got = results.map((r) => normalise(r));
   if (c.sort_bindings) {
     want.sort();
     got.sort();

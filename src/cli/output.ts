@@ -14,7 +14,7 @@ export function resultSetJSON(results: QueryResult[]): unknown {
       };
       if (r.bindings.size) {
         const b: Record<string, unknown> = {};
-        for (const [k, v] of r.bindings) b[k] = toJSON(v);
+        for (const k of [...r.bindings.keys()].sort()) b[k] = toJSON(r.bindings.get(k) as Value);
         out.bindings = b;
       }
       return out;

@@ -1069,6 +1069,17 @@ function analyzeUnify(a: CTerm, b: CTerm, safe: Set<number>): Set<number> | null
     }
     return pending.length ? null : binds;
   }
+  // Both sides literal objects with the same constant keys: unify the values pairwise.
+  if (a.t === 'object' && b.t === 'object' && a.items.length === b.items.length) {
+    const pairs: Array<[CTerm, CTerm]> = [];
+    for (const [ka, va] of a.items) {
+      if (ka.t !== 'const') return null;
+      const m = b.items.find(([kb]) => kb.t === 'const' && kb.v === ka.v);
+      if (!m) return null;
+      pairs.push([va, m[1]]);
+    }
+    return analyzeUnify({ t: 'array', items: pairs.map((x) => x[0]) }, { t: 'array', items: pairs.map((x) => x[1]) }, safe);
+  }
   const eb = evaluable(b, safe);
   if (eb) {
     const s = union(safe, eb);
@@ -1199,16 +1210,20 @@ function collectDeps(r: CRule, root: RuleNode, out: Set<RuleNode>): void {
     switch (t.t) {
       case 'ref':
         if (t.root === 'data') {
-          let n: RuleNode | undefined = root;
-          let i = 0;
-          for (; i < t.staticLen && n; i++) {
-            const seg = (t.path[i] as { v: string }).v;
-            const next: RuleNode | undefined = n.children.get(seg);
-            if (!next) break;
+          // Follow the static prefix; a rule node on the way, or the subtree where the ref turns
+          // dynamic, is what the ref may read. A prefix that leaves the tree reads only base data.
+          let n: RuleNode = root;
+          let reached = true;
+          for (let i = 0; i < t.staticLen; i++) {
+            const next = n.children.get((t.path[i] as { v: string }).v);
+            if (!next) {
+              reached = false;
+              break;
+            }
             n = next;
             if (n.rules.length || n.defaultRule) break;
           }
-          if (n) addSubtree(n, out);
+          if (reached) addSubtree(n, out);
         }
         if (t.head) term(t.head);
         t.path.forEach(term);

@@ -72,26 +72,30 @@ export class Evaluator {
     return this.evalExpr(body[i], f, () => this.evalBody(body, i + 1, f, k));
   }
 
-  /** Evaluates one expression; `k` receives the expression's value (true for most kinds). */
-  evalExpr(e: CExpr, f: Frame, k: VK): boolean {
-    if (e.withs.length) return this.evalWith(e, f, k);
+  /**
+   * Evaluates one expression; `k` receives the expression's value (true for most kinds).
+   * With `capture`, a term or call whose value is false still succeeds (OPA captures the value
+   * of a lone query expression, so `opa eval '1 > 2'` answers false rather than undefined).
+   */
+  evalExpr(e: CExpr, f: Frame, k: VK, capture = false): boolean {
+    if (e.withs.length) return this.evalWith(e, f, k, capture);
     if (e.negated) {
-      const found = this.evalPositive(e, f, () => true);
+      const found = this.evalPositive(e, f, () => true, false);
       return found ? false : k(true);
     }
-    return this.evalPositive(e, f, k);
+    return this.evalPositive(e, f, k, capture);
   }
 
-  private evalPositive(e: CExpr, f: Frame, k: VK): boolean {
+  private evalPositive(e: CExpr, f: Frame, k: VK, capture: boolean): boolean {
     switch (e.k) {
       case 'unify':
         return this.unify(e.a, e.b, f, () => k(true));
       case 'term':
-        return this.evalTerm(e.term, f, (v) => (v === false ? false : k(v)));
+        return this.evalTerm(e.term, f, (v) => (v === false && !capture ? false : k(v)));
       case 'call':
         return this.evalCall(e.call, f, (v) => {
           if (e.out) return this.unifyValue(e.out, v, f, () => k(true));
-          return v === false ? false : k(v);
+          return v === false && !capture ? false : k(v);
         });
       case 'somein':
         return this.evalTerm(e.domain, f, (d) =>
@@ -131,7 +135,7 @@ export class Evaluator {
   // -------------------------------------------------------------------------------------------
   // with
 
-  private evalWith(e: CExpr, f: Frame, k: VK): boolean {
+  private evalWith(e: CExpr, f: Frame, k: VK, capture: boolean): boolean {
     const outer = this.ctx;
     const inner: Ctx = { input: outer.input, data: outer.data, shadow: outer.shadow, fns: outer.fns, cache: new Map() };
     try {
@@ -143,14 +147,19 @@ export class Evaluator {
     const plain: CExpr = { ...e, withs: [] };
     this.ctx = inner;
     try {
-      return this.evalExpr(plain, f, (v) => {
-        this.ctx = outer;
-        try {
-          return k(v);
-        } finally {
-          this.ctx = inner;
-        }
-      });
+      return this.evalExpr(
+        plain,
+        f,
+        (v) => {
+          this.ctx = outer;
+          try {
+            return k(v);
+          } finally {
+            this.ctx = inner;
+          }
+        },
+        capture,
+      );
     } finally {
       this.ctx = outer;
     }

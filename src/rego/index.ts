@@ -5,7 +5,7 @@
 //   const { results } = q.eval({ input, data });
 import type * as A from './ast.js';
 import type { EvalOptions, EvalOutcome, ParseOptions, QueryResult } from './api.js';
-import type { CompiledPolicy } from './compiled.js';
+import type { CExpr, CTerm, CompiledPolicy } from './compiled.js';
 import { compile, compileQuery, type CompileOptions, type CompiledQuery, type QueryContext } from './compiler.js';
 import { RegoError, RegoErrors } from './errors.js';
 import { Evaluator } from './eval.js';
@@ -54,7 +54,13 @@ export class PreparedQuery {
     readonly text: string,
     private readonly exprTexts: string[],
     private readonly exprLocs: Array<{ row: number; col: number }>,
-  ) {}
+  ) {
+    // OPA reports the value of a lone expression even when it is false (`1 > 2` is false, not
+    // undefined) — but not when the query has several expressions or iterates.
+    this.captureValues = compiled.body.length === 1 && !iterates(compiled.body[0]);
+  }
+
+  private readonly captureValues: boolean;
 
   eval(opts: EvalOptions = {}): EvalOutcome {
     const ev = new Evaluator(this.policy, { ...opts, data: opts.data ?? new RObject() });
@@ -80,10 +86,15 @@ export class PreparedQuery {
         });
         return false;
       }
-      return ev.evalExpr(q.body[i], frame, (v) => {
-        values[i] = v;
-        return run(i + 1);
-      });
+      return ev.evalExpr(
+        q.body[i],
+        frame,
+        (v) => {
+          values[i] = v;
+          return run(i + 1);
+        },
+        this.captureValues,
+      );
     };
     run(0);
     return { results, notes: ev.notes };
@@ -105,6 +116,40 @@ export function prepareQuery(policy: CompiledPolicy, query: string | A.Body, opt
   const texts = exprTexts(text, body);
   const locs = body.map((e) => ({ row: e.loc?.row ?? 1, col: e.loc?.col ?? 1 }));
   return new PreparedQuery(policy, compiled, text, texts, locs);
+}
+
+/** True when an expression iterates: a ref with a variable key, or a relation such as walk. */
+function iterates(e: CExpr): boolean {
+  let found = false;
+  const term = (t: CTerm): void => {
+    if (found) return;
+    switch (t.t) {
+      case 'ref':
+        if (t.path.some((p) => p.t === 'var' || p.t === 'array' || p.t === 'object')) found = true;
+        if (t.head) term(t.head);
+        t.path.forEach(term);
+        return;
+      case 'array':
+      case 'set':
+        t.items.forEach(term);
+        return;
+      case 'object':
+        t.items.forEach(([a, b]) => (term(a), term(b)));
+        return;
+      case 'call':
+        if (t.call.special === 'walk' || t.call.builtin?.relation) found = true;
+        t.call.args.forEach(term);
+        return;
+      default:
+        return; // constants, vars, comprehensions (their iteration is internal)
+    }
+  };
+  if (e.k === 'term') term(e.term);
+  else if (e.k === 'call') {
+    if (e.call.special === 'walk' || e.call.builtin?.relation) found = true;
+    e.call.args.forEach(term);
+  } else return true;
+  return found;
 }
 
 /** The source text of each query expression, cut from the query string by location. */

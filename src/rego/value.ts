@@ -347,13 +347,20 @@ export function parseNumber(raw: string): number | bigint | undefined {
     return normalizeBigInt(BigInt(raw));
   }
   const f = Number(raw);
-  if (!Number.isFinite(f)) return undefined;
-  // An exponent form that denotes a large integer (e.g. 1e20) stays exact.
-  if (Number.isInteger(f) && !Number.isSafeInteger(f) && /[eE]/.test(raw) && !/\./.test(raw)) {
-    const [m, e] = raw.toLowerCase().split('e');
-    const exp = Number(e);
-    if (exp >= 0 && exp <= 400) return normalizeBigInt(BigInt(m) * 10n ** BigInt(exp));
+  // A literal that denotes a large integer (1e20, 1.5e400) stays exact, up to 10^1000.
+  if (!Number.isSafeInteger(f)) {
+    const m = /^(-?)([0-9]+)(?:\.([0-9]+))?[eE]([+-]?[0-9]+)$/.exec(raw);
+    if (m) {
+      const frac = m[3] ?? '';
+      const exp = Number(m[4]) - frac.length;
+      const digits = (m[2] + frac).replace(/^0+(?=.)/, '');
+      if (exp >= 0 && digits.length + exp <= 1000) {
+        const n = BigInt(digits) * 10n ** BigInt(exp);
+        return normalizeBigInt(m[1] ? -n : n);
+      }
+    }
   }
+  if (!Number.isFinite(f)) return undefined;
   return f;
 }
 
@@ -415,7 +422,8 @@ function quoteString(s: string): string {
 }
 
 /**
- * Serialises a value as JSON text, with OPA's ordering (sorted object keys and sets).
+ * Serialises a value as JSON text, with OPA's ordering (sorted object keys and sets for Rego
+ * values; plain JS objects keep their own key order).
  * `indent` > 0 pretty-prints like Go's json.MarshalIndent.
  */
 export function stringifyJSON(v: Value | unknown, indent = 0, escapeHTML = true): string {
@@ -446,8 +454,9 @@ export function stringifyJSON(v: Value | unknown, indent = 0, escapeHTML = true)
       // Non-string keys become strings, which can change the order: re-sort like Go's encoder.
       if (entries.some((_, i) => typeof x.entries()[i][0] !== 'string')) entries.sort((a, b) => compareStrings(a[0], b[0]));
     } else {
+      // Plain objects are output envelopes built in a deliberate field order (like Go structs).
       entries = Object.keys(x as object)
-        .sort(compareStrings)
+        .filter((k) => (x as Record<string, unknown>)[k] !== undefined)
         .map((k) => [k, (x as Record<string, unknown>)[k]]);
     }
     if (entries.length === 0) return '{}';
