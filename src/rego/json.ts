@@ -40,7 +40,8 @@ function convertChecked(x: unknown): Value {
     case 'string':
       return x;
     case 'number':
-      if (Number.isInteger(x) && !Number.isSafeInteger(x)) throw UNSAFE;
+      // Rounded integers and overflows (1e400 -> Infinity) are re-read exactly.
+      if (!Number.isFinite(x) || (Number.isInteger(x) && !Number.isSafeInteger(x))) throw UNSAFE;
       return x;
   }
   if (Array.isArray(x)) {
