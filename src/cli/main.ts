@@ -8,6 +8,7 @@ import { stringifyJSON, type Value } from '../rego/value.js';
 import { loadPolicySet } from '../runtime/policy-set.js';
 import { formatTestReport, runTests } from '../runtime/tester.js';
 import { formatErrors, resultSetJSON, resultSetPretty, userErrors } from './output.js';
+import { registerRunCommand } from './run.js';
 
 /** Thrown by commands to exit with a code after printing their own output. */
 export class ExitCode extends Error {
@@ -140,6 +141,7 @@ export function buildProgram(): Command {
       }
     });
 
+  registerRunCommand(program);
   return program;
 }
 

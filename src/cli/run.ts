@@ -1,0 +1,78 @@
+// `image-enforcer run`: the interactive shell (default) or, with --server, the policy server.
+// Both run on a Runtime (src/runtime/runtime.ts) that loads the paths and, with -w, reloads them.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { runRepl } from '../repl/index.js';
+import { Runtime } from '../runtime/runtime.js';
+import { runServer, type ServerOptions } from '../server/index.js';
+import { regoVersionOf } from './main.js';
+
+function positiveInt(what: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${what} must be a positive integer`);
+    return n;
+  };
+}
+
+/** Parses durations like 500ms, 5s, 2m, or a bare number of seconds. */
+export function parseDurationMs(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) throw new InvalidArgumentError(`invalid duration "${v}" (examples: 500ms, 5s, 1m)`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  return n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000);
+}
+
+export function registerRunCommand(program: Command): void {
+  program
+    .command('run')
+    .description('load policies and data, then open the interactive shell or (with --server) serve OPA\'s REST API')
+    .argument('[paths...]', 'policy and data files or directories (prefix:path allowed)', [])
+    .option('-s, --server', 'start the policy server instead of the shell')
+    .option('-a, --addr <host:port>', 'address the server listens on', ':8181')
+    .option('-w, --watch', 'reload files when they change')
+    .option('--tls-cert-file <file>', 'serve HTTPS with this certificate (PEM); reloaded when it changes')
+    .option('--tls-private-key-file <file>', 'private key (PEM) for --tls-cert-file')
+    .addOption(new Option('--authentication <mode>', 'client authentication').choices(['off', 'token']).default('off'))
+    .option('--token-file <file>', 'file with the accepted bearer tokens, one per line (with --authentication=token)')
+    .option('--max-body-size <bytes>', 'largest request body accepted', positiveInt('--max-body-size'), 8 * 1024 * 1024)
+    .option('--eval-timeout <duration>', 'time limit for one policy evaluation', parseDurationMs, 5000)
+    .addOption(new Option('--decision-log <target>', 'where decision log lines go').choices(['stdout', 'stderr', 'off']).default('stdout'))
+    .option('--sync-config <file>', 'also run the layer sync in this process with this configuration (YAML)')
+    .option('--allow-net <hosts>', 'let http.send reach these hosts (comma-separated); off by default')
+    .option('--ignore <pattern>', 'file name pattern to skip when loading (repeatable)', (v: string, p: string[]) => [...p, v], [])
+    .option('--history <file>', 'shell history file')
+    .option('--v0-compatible', 'accept only Rego v0 syntax (policies written for OPA before 1.0)')
+    .action(async (paths: string[], o) => {
+      const runtime = await Runtime.start({
+        paths,
+        watch: Boolean(o.watch),
+        regoVersion: regoVersionOf(o),
+        ignore: o.ignore,
+        disabledBuiltins: o.allowNet ? undefined : new Set(['http.send']),
+      });
+      if (o.server) {
+        const opts: ServerOptions = {
+          addr: o.addr,
+          tlsCertFile: o.tlsCertFile,
+          tlsPrivateKeyFile: o.tlsPrivateKeyFile,
+          authentication: o.authentication,
+          tokenFile: o.tokenFile,
+          maxBodyBytes: o.maxBodySize,
+          evalTimeoutMs: o.evalTimeout,
+          decisionLog: o.decisionLog,
+          syncConfig: o.syncConfig,
+          allowNet: o.allowNet ? String(o.allowNet).split(',').map((h: string) => h.trim()).filter(Boolean) : undefined,
+        };
+        await runServer(runtime, opts);
+      } else {
+        await runRepl(runtime, {
+          input: process.stdin,
+          output: process.stdout,
+          terminal: Boolean(process.stdin.isTTY),
+          historyFile: o.history,
+        });
+      }
+      runtime.close();
+    });
+}
