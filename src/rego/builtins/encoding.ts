@@ -430,6 +430,8 @@ function jsonUnmarshal(s: string): Value {
     return parseGoJSON(s);
   } catch (e) {
     if (e instanceof JSONSyntax) throw new BuiltinError(e.message);
+    // Very deep nesting can exhaust the JS stack before Go's depth limit is reached.
+    if (e instanceof RangeError) throw new BuiltinError('exceeded max depth');
     throw e;
   }
 }
