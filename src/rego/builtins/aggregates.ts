@@ -1,3 +1,4 @@
+// Union operand types are declared in the order OPA lists them in its runtime operand errors.
 // Builtins of OPA's "aggregates" category: count, sum, product, max, min, sort, and the
 // deprecated all/any. Registered at import time.
 import { BuiltinError } from '../errors.js';
@@ -58,7 +59,7 @@ function countOf(v: Value): number {
 registerBuiltins(
   {
     name: 'count',
-    args: ['set[any]|array[any]|object[any,any]|string'],
+    args: ['array[any]|object[any,any]|set[any]|string'],
     result: 'number',
     category: 'aggregates',
     impl: (args) => countOf(args[0]),
@@ -105,7 +106,7 @@ registerBuiltins(
   },
   {
     name: 'sort',
-    args: ['array[any]|set[any]'],
+    args: ['set[any]|array[any]'],
     result: 'array[any]',
     category: 'aggregates',
     impl: (args) => {
@@ -116,7 +117,7 @@ registerBuiltins(
   },
   {
     name: 'all',
-    args: ['set[any]|array[any]'],
+    args: ['array[any]|set[any]'],
     result: 'boolean',
     category: 'aggregates',
     deprecated: true,
@@ -124,7 +125,7 @@ registerBuiltins(
   },
   {
     name: 'any',
-    args: ['set[any]|array[any]'],
+    args: ['array[any]|set[any]'],
     result: 'boolean',
     category: 'aggregates',
     deprecated: true,

@@ -415,8 +415,9 @@ function walk(x: Value): Value[] {
 // ---------------------------------------------------------------------------------------------
 
 const ANY_OBJECT = 'object[any,any]';
-const KEYS = 'array[any]|set[any]|object[any,any]';
-const JSON_PATHS = 'array[string|array[any]]|set[string|array[any]]';
+// Unions in the order OPA names them in operand errors.
+const KEYS = 'object[any,any]|set[any]|array[any]';
+const JSON_PATHS = 'set[string|array[any]]|array[string|array[any]]';
 
 registerBuiltins(
   {
