@@ -210,6 +210,14 @@ describe('directories', () => {
     assert.match(e.message, /bad ignore pattern "\[abc": unclosed \[/);
   });
 
+  test('dangling symlinks inside directories are skipped; a missing argument is an error', async () => {
+    const dir = await tree({ 'a.json': '{"a": 1}' });
+    await fsp.symlink('user@host.123', path.join(dir, '.#a.rego'));
+    assert.deepEqual(await loadData([dir]), { a: 1 });
+    const e = await loadErrors([path.join(dir, '.#a.rego')]);
+    assert.match(e.message, /\.#a\.rego: no such file or directory/);
+  });
+
   test('symlinked directories are followed, cycles reported instead of looping', async () => {
     const dir = await tree({ 'real/v.json': '{"v": 1}' });
     await fsp.symlink(path.join(dir, 'real'), path.join(dir, 'link'));

@@ -155,15 +155,17 @@ class Loader {
       this.errors.push(new LoadError('unsupported', '', `UNC path read is not allowed: ${p}`));
       return;
     }
+    if (this.ignored(path.basename(p), depth)) return;
     let st: Stats;
     try {
       st = await fsp.stat(p);
     } catch (e) {
-      // A dangling symlink inside a directory is reported like any unreadable entry.
+      // Inside a directory, an entry that vanished since it was listed (a file deleted during a
+      // -w reload) or a dangling symlink (editor lock files such as .#x.rego) is skipped.
+      if (depth > 0 && (e as NodeJS.ErrnoException).code === 'ENOENT') return;
       this.errors.push(new LoadError('read', p, errnoMessage(e)));
       return;
     }
-    if (this.ignored(path.basename(p), depth)) return;
     if (!st.isDirectory()) {
       if (st.isFile()) await this.loadFile(p, dataPath, depth);
       else if (depth === 0) this.errors.push(new LoadError('read', p, 'not a regular file or directory'));
@@ -195,12 +197,13 @@ class Loader {
     for (const name of names) await this.walk(path.join(p, name), here, depth + 1, next);
   }
 
-  private async read(file: string): Promise<string | undefined> {
+  private async read(file: string, depth: number): Promise<string | undefined> {
     try {
       const text = await fsp.readFile(file, 'utf8');
       this.files.push(file);
       return text;
     } catch (e) {
+      if (depth > 0 && (e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // deleted meanwhile
       this.errors.push(new LoadError('read', file, errnoMessage(e)));
       return undefined;
     }
@@ -214,7 +217,7 @@ class Loader {
       return;
     }
     if (!known && depth > 0) return; // other files inside directories are skipped
-    const text = await this.read(file);
+    const text = await this.read(file, depth);
     if (text === undefined) return;
     try {
       if (ext === REGO_EXTENSION) return this.addModule(file, text, await this.parse(text, file));
