@@ -1,9 +1,8 @@
 // `image-enforcer run`: the interactive shell (default) or, with --server, the policy server.
 // Both run on a Runtime (src/runtime/runtime.ts) that loads the paths and, with -w, reloads them.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { runRepl } from '../repl/index.js';
 import { Runtime } from '../runtime/runtime.js';
-import { runServer, type ServerOptions } from '../server/index.js';
+import type { ServerOptions } from '../server/index.js';
 import { regoVersionOf } from './main.js';
 
 function positiveInt(what: string) {
@@ -64,8 +63,11 @@ export function registerRunCommand(program: Command): void {
           syncConfig: o.syncConfig,
           allowNet: o.allowNet ? String(o.allowNet).split(',').map((h: string) => h.trim()).filter(Boolean) : undefined,
         };
+        // Loaded on demand so that `eval` and `test` start fast.
+        const { runServer } = await import('../server/index.js');
         await runServer(runtime, opts);
       } else {
+        const { runRepl } = await import('../repl/index.js');
         await runRepl(runtime, {
           input: process.stdin,
           output: process.stdout,

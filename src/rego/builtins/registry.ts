@@ -121,7 +121,7 @@ export function checkOperands(def: BuiltinDef, args: Value[]): void {
     if (want === null) continue;
     const got = typeName(args[i]);
     if (!want.includes(got)) {
-      const expected = want.length === 1 ? want[0] : `one of {${[...want].sort().join(', ')}}`;
+      const expected = want.length === 1 ? want[0] : `one of {${want.join(', ')}}`;
       throw new BuiltinError(`operand ${i + 1} must be ${expected} but got ${got}`, 'eval_type_error');
     }
   }
