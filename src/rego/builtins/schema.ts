@@ -148,14 +148,15 @@ function compile(schema: unknown): Compiled {
   const hit = compiled.get(key);
   if (hit) return hit;
   const ajv = ajvFor(draft);
+  schema = withKnownMetaSchema(ajv, schema);
   let result: Compiled;
   if (typeof schema !== 'boolean' && (schema === null || typeof schema !== 'object' || Array.isArray(schema))) {
     result = { error: 'schema must be an object or a boolean' };
-  } else if (!ajv.validateSchema(schema as object)) {
-    result = { error: describeSchemaErrors(schema, ajv.errors ?? []) };
   } else {
     try {
-      result = { validate: ajv.compile(schema as object) };
+      result = ajv.validateSchema(schema as object)
+        ? { validate: ajv.compile(schema as object) }
+        : { error: describeSchemaErrors(schema, ajv.errors ?? []) };
     } catch (e) {
       result = { error: e instanceof InvalidPatternError ? 'pattern must be a valid regex' : (e as Error).message };
     } finally {
@@ -167,6 +168,23 @@ function compile(schema: unknown): Compiled {
   if (compiled.size >= CACHE_LIMIT) compiled.clear();
   compiled.set(key, result);
   return result;
+}
+
+/** A `$schema` ajv does not know (a custom meta-schema) is dropped: the draft's own applies. */
+function withKnownMetaSchema(ajv: AjvInstance, schema: unknown): unknown {
+  if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) return schema;
+  const uri = (schema as Record<string, unknown>).$schema;
+  if (uri === undefined) return schema;
+  let known = false;
+  try {
+    known = typeof uri === 'string' && ajv.getSchema(uri.replace(/#$/, '')) !== undefined;
+  } catch {
+    known = false;
+  }
+  if (known) return schema;
+  const copy = { ...(schema as Record<string, unknown>) };
+  delete copy.$schema;
+  return copy;
 }
 
 const PRIMITIVE_TYPES = '[array boolean integer number null object string]';
