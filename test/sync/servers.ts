@@ -451,6 +451,10 @@ export class TokenIssuer {
 export class CountingProxy {
   requests: Array<{ method: string; path: string }> = [];
   onRequest?: (r: { method: string; path: string }) => void | Promise<void>;
+  /** Answer instead of the upstream (fault tests): garbage, wrong digests, ... */
+  override?: (r: { method: string; path: string }) => { status: number; headers?: Record<string, string>; body: string } | undefined;
+  /** Rewrite an upstream body (keeping its headers, e.g. Docker-Content-Digest). */
+  rewriteBody?: (r: { method: string; path: string }, body: Buffer) => Buffer | undefined;
   served!: Served;
 
   static async start(target: string): Promise<CountingProxy> {
@@ -460,6 +464,11 @@ export class CountingProxy {
       const rec = { method: req.method ?? "GET", path: req.url ?? "/" };
       p.requests.push(rec);
       await p.onRequest?.(rec);
+      const o = p.override?.(rec);
+      if (o) {
+        res.writeHead(o.status, { "content-type": "application/json", ...(o.headers ?? {}) });
+        return void res.end(o.body);
+      }
       const headers = { ...req.headers, host: t.host };
       const up = http.request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers, agent: false }, (ur) => {
         const h = { ...ur.headers };
@@ -468,8 +477,18 @@ export class CountingProxy {
           const v = h[k];
           if (typeof v === "string") h[k] = v.split(target).join(p.url);
         }
-        res.writeHead(ur.statusCode ?? 502, h);
-        ur.pipe(res);
+        const chunks: Buffer[] = [];
+        ur.on("data", (c: Buffer) => chunks.push(c));
+        ur.on("end", () => {
+          let b: Buffer = Buffer.concat(chunks);
+          const nb = p.rewriteBody?.(rec, b);
+          if (nb) {
+            b = nb;
+            h["content-length"] = String(b.length);
+          }
+          res.writeHead(ur.statusCode ?? 502, h);
+          res.end(req.method === "HEAD" ? undefined : b);
+        });
       });
       up.on("error", () => res.destroy());
       up.end(body);
