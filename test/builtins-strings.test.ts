@@ -35,7 +35,7 @@ test('every builtin of the six categories is registered with OPA arity', () => {
   const arity: Record<string, number> = {
     concat: 2, contains: 2, endswith: 2, format_int: 2, indexof: 2, indexof_n: 2, lower: 1, replace: 3, split: 2,
     sprintf: 2, startswith: 2, 'strings.any_prefix_match': 2, 'strings.any_suffix_match': 2, 'strings.count': 2,
-    'strings.replace_n': 2, 'strings.reverse': 1, 'strings.render_template': 2, substring: 3, trim: 2, trim_left: 2,
+    'strings.replace_n': 2, 'strings.reverse': 1, 'strings.split_n': 3, 'strings.render_template': 2, substring: 3, trim: 2, trim_left: 2,
     trim_prefix: 2, trim_right: 2, trim_space: 1, trim_suffix: 2, upper: 1, 'internal.template_string': 1,
     'regex.match': 2, re_match: 2, 'regex.is_valid': 1, 'regex.split': 2, 'regex.find_n': 3,
     'regex.find_all_string_submatch_n': 3, 'regex.replace': 3, 'regex.template_match': 4, 'regex.globs_match': 2,
@@ -143,6 +143,7 @@ test('render_template: missing keys and bad templates are errors, not crashes', 
   assert.equal(call('strings.render_template', '{{ $x := .a }}{{$x}}{{$x}}', obj({ a: 'q' })), 'qq');
   assert.equal(call('strings.render_template', '{{with .m}}{{.k}}{{end}}', obj({ m: obj({ k: 2n ** 70n }) })), '1180591620717411303424');
   assert.match(callError('strings.render_template', '{{.a.b}}', obj({ a: 'str' })).message, /can't evaluate field b/);
+  assert.equal(call('strings.render_template', '{{.a.b}}|{{if .x}}y{{else}}n{{end}}', obj({})), '<undefined>|n');
   assert.match(callError('strings.render_template', '{{if .a}}x', obj({ a: true })).message, /unexpected EOF/);
   assert.match(callError('strings.render_template', '{{nosuchfn 1}}', obj({})).message, /function "nosuchfn" not defined/);
 });

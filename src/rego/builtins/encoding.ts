@@ -521,8 +521,11 @@ function yamlToValue(s: string): Value {
   const list = Array.isArray(docs) ? docs : [];
   if (list.length === 0) return null;
   const doc = list[0];
-  if (doc.errors.length > 0) {
-    const err = doc.errors[0];
+  // Only the first document is used, but (as with Go's parser) a syntax error in a later
+  // document still makes the input invalid.
+  const bad = list.find((d) => d.errors.length > 0);
+  if (bad) {
+    const err = bad.errors[0];
     const line = err.linePos?.[0]?.line;
     const msg = err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
     throw new BuiltinError(`error converting YAML to JSON: yaml: ${line !== undefined ? `line ${line}: ` : ''}${msg}`);
@@ -604,10 +607,12 @@ const defs: BuiltinDef[] = [
   },
   {
     name: 'base64.is_valid',
-    args: ['string'],
+    // Declared `any`: OPA answers false (not a type error) for non-string operands.
+    args: ['any'],
     result: 'boolean',
     category: cat,
     impl: ([s]) => {
+      if (typeof s !== 'string') return false;
       try {
         b64decode(s as string, STD);
         return true;
@@ -652,10 +657,11 @@ const defs: BuiltinDef[] = [
     impl: ([v, o]) => marshalWithOptions(v, o as RObject),
   },
   { name: 'json.unmarshal', args: ['string'], result: 'any', category: cat, impl: ([s]) => jsonUnmarshal(s as string) },
-  { name: 'json.is_valid', args: ['string'], result: 'boolean', category: cat, impl: ([s]) => jsonIsValid(s as string) },
+  // The is_valid builtins answer false for non-string operands, as OPA does.
+  { name: 'json.is_valid', args: ['any'], result: 'boolean', category: cat, impl: ([s]) => typeof s === 'string' && jsonIsValid(s) },
   { name: 'yaml.marshal', args: ['any'], result: 'string', category: cat, impl: ([v]) => yamlMarshal(v) },
   { name: 'yaml.unmarshal', args: ['string'], result: 'any', category: cat, impl: ([s]) => yamlToValue(s as string) },
-  { name: 'yaml.is_valid', args: ['string'], result: 'boolean', category: cat, impl: ([s]) => yamlIsValid(s as string) },
+  { name: 'yaml.is_valid', args: ['any'], result: 'boolean', category: cat, impl: ([s]) => typeof s === 'string' && yamlIsValid(s) },
 ];
 
 registerBuiltins(...defs);

@@ -366,10 +366,11 @@ const defs: BuiltinDef[] = [
   },
   {
     name: 'regex.is_valid',
-    args: ['string'],
+    // Declared `any`: OPA answers false (not a type error) for non-string operands.
+    args: ['any'],
     result: 'boolean',
     category: cat,
-    impl: ([p]) => isValidRegex(p as string),
+    impl: ([p]) => typeof p === 'string' && isValidRegex(p),
   },
   {
     name: 'regex.split',

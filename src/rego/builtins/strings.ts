@@ -608,7 +608,7 @@ export function goSprintf(format: string, args: GoArg[]): string {
 
 // ---------------------------------------------------------------------------------------------
 // strings.render_template: a subset of Go's text/template (fields, variables, if/else, range,
-// with, comments, trim markers and the common functions), rendering with missingkey=error.
+// with, comments, trim markers and the common functions). Missing keys render as "<undefined>".
 
 type TNode =
   | { t: 'text'; s: string }
@@ -871,8 +871,12 @@ function toTVal(v: Value): TVal {
   return m;
 }
 
+/** The value of a missing template variable. */
+const MISSING = Symbol('undefined');
+
 /** Go's fmt %v of decoded JSON data. */
 function goPrint(v: TVal, top = true): string {
+  if (v === MISSING) return '<undefined>';
   if (v === null || v === undefined) return top ? '<no value>' : '<nil>';
   if (typeof v === 'string') return v;
   if (typeof v === 'number' || typeof v === 'bigint') return String(v);
@@ -886,6 +890,7 @@ function goPrint(v: TVal, top = true): string {
 }
 
 function truthy(v: TVal): boolean {
+  if (v === MISSING) return false;
   if (v === null || v === undefined || v === false || v === 0 || v === 0n || v === '') return false;
   if (Array.isArray(v)) return v.length > 0;
   if (v instanceof Map) return v.size > 0;
@@ -997,8 +1002,10 @@ function evalArg(a: TArg, dot: TVal, scope: Scope, line: number): TVal {
         else cur = scope.get(a.base);
       }
       for (const key of a.path) {
+        if (cur === MISSING) return MISSING;
         if (cur instanceof Map) {
-          if (!cur.has(key)) throw new TemplateError(`template: template:${line}: executing "template" at <${a.text}>: map has no entry for key "${key}"`);
+          // OPA renders a missing variable as "<undefined>".
+          if (!cur.has(key)) return MISSING;
           cur = cur.get(key);
         } else if (cur === null || cur === undefined) {
           throw new TemplateError(`template: template:${line}: executing "template" at <${a.text}>: nil pointer evaluating interface {}.${key}`);
@@ -1308,6 +1315,19 @@ const defs: BuiltinDef[] = [
     result: 'array[string]',
     category: cat,
     impl: ([s, d]) => split(s as string, d as string),
+  },
+  {
+    // The first n parts (n > 0), the last -n parts (n < 0), or none (n = 0).
+    name: 'strings.split_n',
+    args: ['string', 'string', 'number'],
+    result: 'array[string]',
+    category: cat,
+    impl: ([s, d, n]) => {
+      const count = intOperand(n, 3);
+      const parts = split(s as string, d as string);
+      if (count >= 0) return parts.slice(0, count);
+      return parts.slice(Math.max(parts.length + count, 0));
+    },
   },
   {
     name: 'sprintf',
