@@ -110,7 +110,8 @@ describe('terms', () => {
     assert.deepEqual(q1('1.5e300'), n('1.5e300'));
     assert.deepEqual(q1('-1.25'), n('-1.25'));
     assert.deepEqual(q1('- 3'), n('-3'));
-    assert.deepEqual(q1('.5'), n('.5'));
+    assert.deepEqual(q1('.5'), n('0.5'));
+    assert.deepEqual(q1('-.5'), n('-0.5'));
     assert.deepEqual(q1('0.5'), n('0.5'));
     assert.deepEqual(q1('0e5'), n('0e5'));
     assert.deepEqual(q1('0'), n('0'));

@@ -1203,7 +1203,9 @@ class Parser {
       return null;
     }
     this.scan();
-    return { type: 'number', raw, loc };
+    // `.5` is written `0.5` so that consumers only see JSON number syntax; the value is the same.
+    const norm = raw.startsWith('.') ? `0${raw}` : raw.startsWith('-.') ? `-0${raw.slice(1)}` : raw;
+    return { type: 'number', raw: norm, loc };
   }
 
   /** `head` followed by `.x`, `[t]` or `(args)`. */
