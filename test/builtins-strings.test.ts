@@ -274,3 +274,18 @@ test('semver: compare is antisymmetric and consistent with sorting', () => {
   assert.equal(call('semver.is_valid', '9223372036854775808.0.0'), false);
   assert.equal(call('semver.is_valid', '9223372036854775807.0.0'), true);
 });
+
+test('indexof and indexof_n stay fast on long inputs and count code points', () => {
+  const base = '😀'.repeat(1000) + 'a'.repeat(200000) + 'b';
+  assert.equal(call('indexof', base, 'a'.repeat(1000) + 'b'), 1000 + 199000);
+  const hits = call('indexof_n', base, 'aa') as number[];
+  assert.equal(hits.length, 199999);
+  assert.equal(hits[0], 1000);
+  assert.equal(hits[hits.length - 1], 1000 + 199998);
+});
+
+test('hostile template and yaml inputs give errors, not hangs or crashes', () => {
+  assert.match(callError('strings.render_template', '{{range 100000000000}}x{{end}}', obj({})).message, /execution too long/);
+  const deep = '['.repeat(100000) + ']'.repeat(100000);
+  assert.match(callError('yaml.unmarshal', deep).message, /yaml/);
+});

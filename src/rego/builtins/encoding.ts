@@ -512,6 +512,16 @@ const YAML_OPTS = {
 };
 
 function yamlToValue(s: string): Value {
+  try {
+    return yamlToValueUnguarded(s);
+  } catch (e) {
+    // Pathologically deep documents can exhaust the JS stack.
+    if (e instanceof RangeError) throw new BuiltinError('error converting YAML to JSON: yaml: document nested too deeply');
+    throw e;
+  }
+}
+
+function yamlToValueUnguarded(s: string): Value {
   let docs;
   try {
     docs = parseAllDocuments(s, YAML_OPTS as never);

@@ -80,12 +80,34 @@ function trimSet(s: string, cutset: string, left: boolean, right: boolean): stri
   return rs.slice(i, j).join('');
 }
 
-function indexOfRunes(base: string[], search: string[], from: number): number {
-  outer: for (let i = from; i + search.length <= base.length; i++) {
-    for (let k = 0; k < search.length; k++) if (base[i + k] !== search[k]) continue outer;
-    return i;
+/** Number of code points in s[from, to) (UTF-16 unit offsets). */
+function countRunes(s: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xdc00 || c > 0xdfff) n++;
   }
-  return -1;
+  return n;
+}
+
+/**
+ * Code point offsets of the occurrences of `search` in `base` (overlapping ones too when `all`).
+ * Uses the native substring search, so long inputs stay fast.
+ */
+function runeIndexes(base: string, search: string, all: boolean): number[] {
+  const out: number[] = [];
+  let unit = base.indexOf(search);
+  let lastUnit = 0;
+  let runeAt = 0;
+  while (unit >= 0) {
+    runeAt += countRunes(base, lastUnit, unit);
+    lastUnit = unit;
+    out.push(runeAt);
+    if (!all) break;
+    // Next candidate starts one code point later.
+    unit = base.indexOf(search, unit + (base.codePointAt(unit)! > 0xffff ? 2 : 1));
+  }
+  return out;
 }
 
 /**
@@ -953,7 +975,10 @@ function execTemplate(nodes: TNode[], dot: TVal, scope: Scope, out: string[], bu
         const entries: Array<[TVal, TVal]> = [];
         if (Array.isArray(v)) v.forEach((x, i) => entries.push([i, x]));
         else if (v instanceof Map) for (const k of [...v.keys()].sort()) entries.push([k, v.get(k)]);
-        else if (typeof v === 'number' && Number.isInteger(v)) for (let i = 0; i < v; i++) entries.push([i, i]);
+        else if (typeof v === 'number' && Number.isInteger(v)) {
+          if (v > budget.n) throw new TemplateError('template: template: execution too long');
+          for (let i = 0; i < v; i++) entries.push([i, i]);
+        }
         else if (v !== null && v !== undefined) throw tmplErr(node.line, `range can't iterate over ${goPrint(v)}`);
         if (entries.length === 0) {
           if (node.else) execTemplate(node.else, dot, scope, out, budget);
@@ -1255,7 +1280,7 @@ const defs: BuiltinDef[] = [
     category: cat,
     impl: ([s, x]) => {
       if (x === '') throw new BuiltinError('empty search character');
-      return indexOfRunes(runes(s as string), runes(x as string), 0);
+      return runeIndexes(s as string, x as string, false)[0] ?? -1;
     },
   },
   {
@@ -1265,11 +1290,7 @@ const defs: BuiltinDef[] = [
     category: cat,
     impl: ([s, x]) => {
       if (x === '') throw new BuiltinError('empty search character');
-      const base = runes(s as string);
-      const search = runes(x as string);
-      const out: Value[] = [];
-      for (let i = indexOfRunes(base, search, 0); i >= 0; i = indexOfRunes(base, search, i + 1)) out.push(i);
-      return out;
+      return runeIndexes(s as string, x as string, true);
     },
   },
   {
