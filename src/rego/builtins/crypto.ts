@@ -2,6 +2,9 @@
 //
 // Hashing, HMAC, signature checks and key handling all use node:crypto. Certificates are
 // returned in the shape OPA produces (the JSON form of Go's x509 structs), see x509.ts.
+// Chain verification checks validity periods against the query's time (ctx.nowNs) unless the
+// options give a CurrentTime; OPA reads the wall clock at that point, which is the same instant
+// for practical purposes but would not be stable within one query.
 import { createHash, createHmac, createPrivateKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { BuiltinError } from '../errors.js';
 import { RObject, isArray, isSet, normalizeBigInt, type Value } from '../value.js';
@@ -371,7 +374,6 @@ registerBuiltins(
     args: ['string'],
     result: 'array[boolean,array[object[string,any]]]',
     category: 'crypto',
-    nondeterministic: true,
     impl: ([s], ctx) => {
       let certs: Certificate[];
       try {
@@ -385,10 +387,9 @@ registerBuiltins(
   },
   {
     name: 'crypto.x509.parse_and_verify_certificates_with_options',
-    args: ['string', 'object'],
+    args: ['string', 'object[string,any]'],
     result: 'array[boolean,array[object[string,any]]]',
     category: 'crypto',
-    nondeterministic: true,
     impl: ([s, o], ctx) => {
       let certs: Certificate[];
       try {

@@ -492,15 +492,15 @@ registerBuiltins(
   {
     name: 'io.jwt.decode',
     args: ['string'],
-    result: 'array',
+    result: 'array[object[any,any],object[any,any],string]',
     category: 'tokens',
     impl: ([jwt]) => decodeToken(jwt as string),
   },
   ...['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512'].map(verifyBuiltin),
   {
     name: 'io.jwt.decode_verify',
-    args: ['string', 'object'],
-    result: 'array',
+    args: ['string', 'object[string,any]'],
+    result: 'array[boolean,object[any,any],object[any,any]]',
     category: 'tokens',
     nondeterministic: true,
     impl: ([jwt, c], ctx) => decodeVerify(jwt as string, c as RObject, ctx.nowNs),
@@ -515,7 +515,7 @@ registerBuiltins(
   },
   {
     name: 'io.jwt.encode_sign',
-    args: ['object', 'object', 'object'],
+    args: ['object[string,any]', 'object[string,any]', 'object[string,any]'],
     result: 'string',
     category: 'tokensign',
     nondeterministic: true,

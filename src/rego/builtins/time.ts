@@ -25,7 +25,7 @@ import {
 } from './gotime.js';
 import { registerBuiltins } from './registry.js';
 
-const TZ_ARG = 'number|array';
+const TZ_ARG = 'number|array[number,string]';
 
 function builtinError(e: unknown): never {
   if (e instanceof GoTimeError) throw new BuiltinError(e.message);
@@ -143,7 +143,7 @@ registerBuiltins(
   },
   {
     name: 'time.format',
-    args: [TZ_ARG],
+    args: ['number|array[number,string]|array[number,string,string]'],
     result: 'string',
     category: 'time',
     impl: ([x]) => {
@@ -157,7 +157,7 @@ registerBuiltins(
   {
     name: 'time.date',
     args: [TZ_ARG],
-    result: 'array[number]',
+    result: 'array[number,number,number]',
     category: 'time',
     impl: ([x]) => {
       const t = tzTime(x);
@@ -168,7 +168,7 @@ registerBuiltins(
   {
     name: 'time.clock',
     args: [TZ_ARG],
-    result: 'array[number]',
+    result: 'array[number,number,number]',
     category: 'time',
     impl: ([x]) => {
       const t = tzTime(x);
@@ -207,7 +207,7 @@ registerBuiltins(
   {
     name: 'time.diff',
     args: [TZ_ARG, TZ_ARG],
-    result: 'array[number]',
+    result: 'array[number,number,number,number,number,number]',
     category: 'time',
     impl: ([x, y]) => {
       const t1 = tzTime(x);
