@@ -312,6 +312,30 @@ describe('http.send caching', () => {
   });
 });
 
+describe('net.lookup_ip_addr through the same worker', () => {
+  it('resolves allowed names and refuses others', () => {
+    const s = createHttpSendHook({ allowedHosts: ['localhost'] });
+    try {
+      const def = getBuiltin('net.lookup_ip_addr')!;
+      const got = toJSON(def.impl(['localhost'], ctxFor({ lookupIPAddr: s.lookupIPAddr })) as Value) as string[];
+      assert.ok(got.length > 0);
+      assert.ok(got.every((a) => a === '127.0.0.1' || a === '::1' || a.startsWith('127.')), got.join(','));
+      assert.throws(() => def.impl(['example.com'], ctxFor({ lookupIPAddr: s.lookupIPAddr })), /unallowed host: example.com/);
+    } finally {
+      void s.close();
+    }
+  });
+
+  it('reports names that do not resolve', () => {
+    const s = createHttpSendHook({ allowedHosts: ['nonexistent.invalid'], defaultTimeoutMs: 3000 });
+    try {
+      assert.throws(() => s.lookupIPAddr('nonexistent.invalid'), /lookup nonexistent.invalid: (no such host|i\/o timeout)/);
+    } finally {
+      void s.close();
+    }
+  });
+});
+
 describe('parseGoDuration', () => {
   it('parses Go durations', () => {
     assert.equal(parseGoDuration('1.5s'), 1.5e9);

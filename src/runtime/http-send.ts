@@ -46,6 +46,8 @@ interface WireRequest {
   maxBodyBytes: number;
 }
 
+type LookupResponse = { ok: true; addresses: string[] } | { ok: false; message: string };
+
 type WireResponse =
   | { ok: true; url: string; statusCode: number; statusMessage: string; rawHeaders: string[]; body: string }
   | { ok: false; timeout: boolean; url: string; message: string };
@@ -152,10 +154,19 @@ function perform(req) {
   });
 }
 
+async function lookup(req) {
+  try {
+    const found = await require('node:dns').promises.lookup(req.name, { all: true, verbatim: true });
+    return { ok: true, addresses: found.map((a) => a.address) };
+  } catch (e) {
+    return { ok: false, message: 'lookup ' + req.name + ': no such host' };
+  }
+}
+
 port.on('message', async ({ id, req }) => {
   let res;
   try {
-    res = await perform(req);
+    res = req.op === 'lookup' ? await lookup(req) : await perform(req);
   } catch (e) {
     res = { ok: false, timeout: false, url: req.url, message: String((e && e.message) || e) };
   }
@@ -184,18 +195,26 @@ class SyncRequester {
   }
 
   request(req: WireRequest): WireResponse {
+    return this.call(req, req.timeoutMs, { ok: false, timeout: true, url: req.url, message: 'timeout' });
+  }
+
+  lookup(name: string, timeoutMs: number): LookupResponse {
+    return this.call({ op: 'lookup', name }, timeoutMs, { ok: false, message: `lookup ${name}: i/o timeout` });
+  }
+
+  private call<T>(req: object, timeoutMs: number, onTimeout: T): T {
     const id = this.nextId++;
     let seen = Atomics.load(this.counter, 0);
     this.port.postMessage({ id, req });
-    // The worker enforces req.timeoutMs; the margin only guards against a stuck worker.
-    const deadline = Date.now() + req.timeoutMs + 2000;
+    // The worker enforces request timeouts; the margin only guards against a stuck worker.
+    const deadline = Date.now() + timeoutMs + 2000;
     for (;;) {
       for (let m = receiveMessageOnPort(this.port); m !== undefined; m = receiveMessageOnPort(this.port)) {
-        const msg = m.message as { id: number; res: WireResponse };
+        const msg = m.message as { id: number; res: T };
         if (msg.id === id) return msg.res;
       }
       const remaining = deadline - Date.now();
-      if (remaining <= 0) return { ok: false, timeout: true, url: req.url, message: 'timeout' };
+      if (remaining <= 0) return onTimeout;
       Atomics.wait(this.counter, 0, seen, remaining);
       seen = Atomics.load(this.counter, 0);
     }
@@ -631,6 +650,19 @@ export class HttpSender {
       sleepSync(Math.min(100 * 2 ** attempt, 60_000));
     }
   }
+
+  /**
+   * net.lookup_ip_addr: resolves `name` with the system resolver, subject to the same host
+   * allow-list (as OPA checks allow_net). Put it in BuiltinHooks.lookupIPAddr.
+   */
+  readonly lookupIPAddr = (name: string): string[] => {
+    const allowed = this.cfg.allowedHosts.map((h) => h.toLowerCase());
+    if (!allowed.includes('*') && !allowed.includes(name.toLowerCase())) throw internal(`unallowed host: ${name}`);
+    this.requester ??= new SyncRequester();
+    const res = this.requester.lookup(name, this.cfg.defaultTimeoutMs);
+    if (!res.ok) throw new HttpSendError(res.message, 'network');
+    return res.addresses;
+  };
 
   /** Forgets every cached response. */
   clearCache(): void {

@@ -288,10 +288,16 @@ function cidrContainsMatches(a: Value, b: Value): RSet {
 
 // --- net.lookup_ip_addr ---------------------------------------------------------------------
 
+/** Resolves through the embedding program's hook, once per name within a query (as OPA caches). */
 function lookupIPAddr(name: string, ctx: BuiltinContext): RSet {
+  const key = 'net.lookup_ip_addr:' + name;
+  const cached = ctx.queryCache.get(key);
+  if (cached instanceof RSet) return cached;
   const hook = ctx.hooks.lookupIPAddr;
   if (!hook) throw new BuiltinError('network access disabled');
-  return RSet.from(hook(name));
+  const out = RSet.from(hook(name));
+  ctx.queryCache.set(key, out);
+  return out;
 }
 
 const MATCH_OPERAND = 'string|array[string|array[any]]|set[string|array[any]]|object[string,string|array[any]]';
