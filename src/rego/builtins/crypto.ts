@@ -178,7 +178,9 @@ function pathLenOk(chain: Certificate[]): boolean {
 
 function hostMatches(c: Certificate, host: string): boolean {
   try {
-    return c.node.checkHost(host) !== undefined || c.node.checkIP(host) !== undefined;
+    // Like Go: only SANs count (never the subject CN) and "*" must be a whole left-most label.
+    if (/^[0-9.]+$/.test(host) || host.includes(':')) return c.node.checkIP(host.replace(/^\[|\]$/g, '')) !== undefined;
+    return c.node.checkHost(host, { subject: 'never', partialWildcards: false }) !== undefined;
   } catch {
     return false;
   }
