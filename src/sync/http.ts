@@ -112,8 +112,9 @@ export class NodeTransport implements Transport {
           res.on("data", (c: Buffer) => {
             size += c.length;
             if (size > maxBody) {
-              res.destroy();
+              // Settle first: destroying the response emits "aborted" synchronously.
               finish(new NetworkError(`response body from ${u.host} larger than ${maxBody} bytes`, "ETOOLARGE"));
+              res.destroy();
               return;
             }
             chunks.push(c);
@@ -126,12 +127,12 @@ export class NodeTransport implements Transport {
         },
       );
       const timer = setTimeout(() => {
-        r.destroy();
         finish(new NetworkError(`no complete answer from ${u.host} within ${timeoutMs} ms`, "ETIMEDOUT"));
+        r.destroy();
       }, timeoutMs);
       const onAbort = (): void => {
-        r.destroy();
         finish(new NetworkError("aborted", "EABORTED"));
+        r.destroy();
       };
       signal?.addEventListener("abort", onAbort);
       r.on("error", (e) => finish(new NetworkError(`cannot reach ${u.host}: ${e.message}`, codeOf(e))));

@@ -485,7 +485,11 @@ export class Syncer {
 
   private diffCounts(a: SyncReport["requests"]): SyncReport["requests"] {
     const b = this.snapshotCounts();
-    const sub = <T extends Record<string, number>>(x: T, y: T): T => Object.fromEntries(Object.keys(x).map((k) => [k, x[k]! - y[k]!])) as T;
+    const sub = <T extends object>(x: T, y: T): T => {
+      const xr = x as Record<string, number>;
+      const yr = y as Record<string, number>;
+      return Object.fromEntries(Object.keys(xr).map((k) => [k, xr[k]! - yr[k]!])) as T;
+    };
     return { registry: sub(b.registry, a.registry), scanner: sub(b.scanner, a.scanner), dataApi: sub(b.dataApi, a.dataApi) };
   }
 }

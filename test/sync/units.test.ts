@@ -1,0 +1,328 @@
+// Unit tests for the sync's parsers and small pieces (no registry needed).
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import { parseChallenges, RegistryAuth } from "../../src/sync/auth.js";
+import { nextLink } from "../../src/sync/registry.js";
+import { parseManifest, selectPlatforms, parsePlatform, MT_OCI_INDEX, type ManifestIndex } from "../../src/sync/manifest.js";
+import { parseDuration, parseSyncFlags, SYNC_HELP, HELP_REQUESTED } from "../../src/sync/options.js";
+import { mapV4Report } from "../../src/sync/clair-v4.js";
+import { parseV2Layer } from "../../src/sync/clair-v2.js";
+import { parseRetryAfter, requestWithRetry, NodeTransport } from "../../src/sync/http.js";
+import { redact, redactString, FaultLog, MemoryLogger, SyncError } from "../../src/sync/log.js";
+import { encodePath } from "../../src/sync/dataapi.js";
+import { createSyncMetrics } from "../../src/sync/metrics.js";
+import { Registry } from "prom-client";
+
+const D = (c: string) => "sha256:" + c.repeat(64);
+
+test("WWW-Authenticate: any parameter order, quoted commas, several challenges", () => {
+  const c = parseChallenges('Bearer scope="repository:a/b:pull,push", service="registry.docker.io",realm="https://auth.docker.io/token"');
+  assert.equal(c.length, 1);
+  assert.equal(c[0]!.scheme, "bearer");
+  assert.deepEqual(c[0]!.params, { scope: "repository:a/b:pull,push", service: "registry.docker.io", realm: "https://auth.docker.io/token" });
+  const two = parseChallenges('Basic realm="x", Bearer realm="https://t/token",service=svc');
+  assert.deepEqual(two.map((x) => x.scheme), ["basic", "bearer"]);
+  assert.equal(two[1]!.params["service"], "svc");
+  assert.deepEqual(parseChallenges('Bearer realm="a\\"b"')[0]!.params["realm"], 'a"b');
+  assert.deepEqual(parseChallenges(""), []);
+  assert.deepEqual(parseChallenges("=,,=="), []);
+});
+
+test("Link header: relative next resolved, other rels ignored, loops stopped", () => {
+  const cur = "http://r:5000/v2/x/tags/list?n=2";
+  assert.equal(nextLink('</v2/x/tags/list?last=b&n=2>; rel="next"', cur), "http://r:5000/v2/x/tags/list?last=b&n=2");
+  assert.equal(nextLink('<http://r:5000/v2/x/tags/list?last=b>; rel="prev"', cur), undefined);
+  assert.equal(nextLink(undefined, cur), undefined);
+  assert.equal(nextLink(`<${cur}>; rel="next"`, cur), undefined);
+  assert.equal(nextLink('<a>; rel="prev", </v2/x/tags/list?last=c>; rel=next', cur), "http://r:5000/v2/x/tags/list?last=c");
+});
+
+test("manifest parsing: formats, mismatches, garbage", () => {
+  const m = parseManifest(
+    Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.docker.distribution.manifest.v2+json", config: { digest: D("a"), size: 1 }, layers: [{ digest: D("b"), size: 2 }] })),
+    "application/vnd.docker.distribution.manifest.v2+json",
+  );
+  assert.equal(m.kind, "image");
+  // OCI manifests may omit mediaType; Content-Type decides.
+  assert.equal(parseManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, config: { digest: D("a"), size: 1 }, layers: [] })), "application/vnd.oci.image.manifest.v1+json").kind, "image");
+  assert.throws(() => parseManifest(Buffer.from("{"), "application/json"), /not valid JSON/);
+  assert.throws(() => parseManifest(Buffer.from("[]"), "application/json"), /not a JSON object/);
+  assert.throws(
+    () => parseManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT_OCI_INDEX, manifests: [] })), "application/vnd.oci.image.manifest.v1+json"),
+    /does not match Content-Type/,
+  );
+  assert.throws(() => parseManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, config: { digest: "sha256:zz", size: 1 }, layers: [] })), "application/vnd.oci.image.manifest.v1+json"), /config.digest/);
+  assert.throws(() => parseManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, config: { digest: D("a"), size: -1 }, layers: [] })), "application/vnd.oci.image.manifest.v1+json"), /size/);
+  assert.throws(() => parseManifest(Buffer.from(JSON.stringify({ schemaVersion: 1, fsLayers: [] })), "application/vnd.docker.distribution.manifest.v1+prettyjws"), /schema 1/);
+});
+
+test("platform selection: variants, attestation entries, order of wanted platforms", () => {
+  const idx: ManifestIndex = {
+    kind: "index",
+    mediaType: MT_OCI_INDEX,
+    manifests: [
+      { digest: D("1"), size: 1, platform: { os: "unknown", architecture: "unknown" } },
+      { digest: D("2"), size: 1, platform: { os: "linux", architecture: "arm", variant: "v6" } },
+      { digest: D("3"), size: 1, platform: { os: "linux", architecture: "arm", variant: "v7" } },
+      { digest: D("4"), size: 1, platform: { os: "linux", architecture: "amd64" } },
+    ],
+  };
+  const want = ["linux/arm/v7", "linux/amd64", "linux/s390x"].map((p) => parsePlatform(p) as { os: string; architecture: string });
+  assert.deepEqual(selectPlatforms(idx, want).map((x) => x.entry.digest), [D("3"), D("4")]);
+  assert.equal(selectPlatforms(idx, [parsePlatform("linux/arm") as never])[0]!.entry.digest, D("2"));
+  assert.ok("error" in parsePlatform("linux"));
+  assert.ok("error" in parsePlatform("linux/amd64/v1/x"));
+});
+
+test("durations", () => {
+  assert.equal(parseDuration("60s"), 60_000);
+  assert.equal(parseDuration("1m30s"), 90_000);
+  assert.equal(parseDuration("500ms"), 500);
+  assert.equal(parseDuration("2h"), 7_200_000);
+  assert.equal(parseDuration("0"), 0);
+  for (const bad of ["", "60", "1x", "s", "-1s", "1s2"]) assert.throws(() => parseDuration(bad), /invalid duration/, bad);
+});
+
+test("flags: defaults match the original, repositories normalised, env credentials", () => {
+  const o = parseSyncFlags(["--repository", "nginx,openpolicyagent/opa"], { DOCKER_USER: "u", DOCKER_PASSWORD: "p" });
+  assert.equal(o.opaUrl, "http://localhost:8181/v1");
+  assert.equal(o.layerRoot, "/data/docker/layers");
+  assert.equal(o.clairRoot, "/data/clair/layers");
+  assert.equal(o.pollDelayMs, 60_000);
+  assert.equal(o.once, false);
+  assert.deepEqual(o.clair, { url: "http://localhost:6060/v1", version: "v2" });
+  const r = o.registries[0]!;
+  assert.equal(r.url, "https://registry-1.docker.io");
+  assert.equal(r.domain, "docker.io");
+  assert.deepEqual(r.repositories, ["library/nginx", "openpolicyagent/opa"]);
+  assert.deepEqual(r.credentials, { username: "u", password: "p" });
+  assert.deepEqual(r.platforms, [{ os: "linux", architecture: "amd64" }]);
+
+  const v4 = parseSyncFlags(["--repository=a/b", "--clair-version", "v4", "--clair-psk", "c2VjcmV0", "--once", "--poll-delay=5m", "--registry-url", "http://127.0.0.1:5000", "--concurrency", "8", "--insecure"], {});
+  assert.deepEqual(v4.clair, { url: "http://localhost:6060", version: "v4", psk: "c2VjcmV0" });
+  assert.equal(v4.once, true);
+  assert.equal(v4.pollDelayMs, 300_000);
+  assert.equal(v4.concurrency, 8);
+  assert.equal(v4.registries[0]!.domain, "127.0.0.1:5000");
+  assert.equal(v4.registries[0]!.insecure, true);
+  assert.equal(v4.registries[0]!.credentials, undefined);
+  assert.equal(parseSyncFlags(["--repository", "a/b", "--clair-url", ""], {}).clair, null);
+});
+
+test("flags: clear errors", () => {
+  const cases: Array<[string[], RegExp]> = [
+    [[], /no repositories/],
+    [["--repository", "A/b"], /lowercase/],
+    [["--repository", "a//b"], /empty path component/],
+    [["--repository", "a/b", "--bogus"], /unknown flag/],
+    [["--repository"], /needs a value/],
+    [["--repository", "a/b", "--clair-version", "v3"], /v2 or v4/],
+    [["--repository", "a/b", "--concurrency", "0"], /concurrency/],
+    [["--repository", "a/b", "--poll-delay", "soon"], /invalid duration/],
+    [["--repository", "a/b", "--opa-url", "ftp://x"], /http\(s\) URL/],
+    [["--repository", "a/b", "--opa-layer-root", "data/x"], /must start with/],
+    [["--repository", "a/b", "--registry-url", "nope"], /invalid registry URL/],
+    [["--repository", "a/b", "--platform", "linux"], /invalid platform/],
+    [["--repository", "a/b", "--config", "/nonexistent/file.yaml"], /cannot read config file/],
+    [["stray"], /unexpected argument/],
+  ];
+  for (const [argv, re] of cases) {
+    assert.throws(() => parseSyncFlags(argv, {}), (e: unknown) => e instanceof SyncError && re.test(e.message), argv.join(" "));
+  }
+  assert.throws(() => parseSyncFlags(["--help"], {}), (e: unknown) => e instanceof SyncError && e.message === HELP_REQUESTED);
+  for (const f of ["--repository", "--poll-delay", "--clair-version", "--opa-clair-root", "--config", "--once", "DOCKER_PASSWORD"]) assert.ok(SYNC_HELP.includes(f), f);
+});
+
+test("config file: many registries, secrets from env and files, legacy layout for the first", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ie-cfg-"));
+  writeFileSync(join(dir, "pw"), "file-secret\n");
+  writeFileSync(join(dir, "ca.pem"), "-----BEGIN CERTIFICATE-----\n");
+  const cfg = join(dir, "sync.yaml");
+  writeFileSync(
+    cfg,
+    `pollDelay: 30s
+concurrency: 2
+opa: {url: "http://opa:8181/v1"}
+clair: {url: "http://clair:6060", version: v4, pskEnv: PSK_VAR, pskIssuer: quay}
+registries:
+  - url: https://registry-1.docker.io
+    usernameEnv: HUB_USER
+    passwordFile: ${join(dir, "pw")}
+    repositories: [nginx, org/app]
+    platforms: [linux/amd64, linux/arm64]
+  - url: https://reg.internal:5000
+    caFile: ${join(dir, "ca.pem")}
+    repositories: [team/a/b]
+`,
+  );
+  const o = parseSyncFlags(["--config", cfg, "--once"], { HUB_USER: "hubuser", PSK_VAR: "cHNr" });
+  assert.equal(o.pollDelayMs, 30_000);
+  assert.equal(o.concurrency, 2);
+  assert.equal(o.opaUrl, "http://opa:8181/v1");
+  assert.deepEqual(o.clair, { url: "http://clair:6060", version: "v4", psk: "cHNr", pskIssuer: "quay" });
+  assert.equal(o.registries.length, 2);
+  assert.deepEqual(o.registries[0]!.repositories, ["library/nginx", "org/app"]);
+  assert.deepEqual(o.registries[0]!.credentials, { username: "hubuser", password: "file-secret" });
+  assert.equal(o.registries[0]!.legacyLayout, true);
+  assert.equal(o.registries[1]!.legacyLayout, false);
+  assert.equal(o.registries[1]!.domain, "reg.internal:5000");
+  assert.match(o.registries[1]!.ca!, /BEGIN CERTIFICATE/);
+  // Errors point at the problem.
+  writeFileSync(cfg, "registries:\n  - url: https://x\n    repositories: []\n");
+  assert.throws(() => parseSyncFlags(["--config", cfg], {}), /registries\[0\]\.repositories must be a non-empty list/);
+  writeFileSync(cfg, "registries:\n  - url: https://x\n    repositories: [a/b]\n    passwordEnv: NOPE\n");
+  assert.throws(() => parseSyncFlags(["--config", cfg], {}), /NOPE/);
+  writeFileSync(cfg, "regsitries: []\n");
+  assert.throws(() => parseSyncFlags(["--config", cfg], {}), /unknown key "regsitries"/);
+  writeFileSync(cfg, "a: [\n");
+  assert.throws(() => parseSyncFlags(["--config", cfg], {}), /not valid YAML/);
+});
+
+test("Clair v4 report mapping: cumulative features, earliest layer wins, omitempty", () => {
+  const L = [D("1"), D("2"), D("3")];
+  const report = {
+    packages: { p1: { name: "openssl", version: "1" }, p2: { name: "curl", version: "2" }, p3: { name: "ghost", version: "0" } },
+    distributions: { d: { did: "alpine", version_id: "3.19" } },
+    environments: {
+      p1: [{ introduced_in: L[2], distribution_id: "d" }, { introduced_in: L[0], distribution_id: "d" }],
+      p2: [{ introduced_in: L[1], distribution_id: "d" }],
+      p3: [{ introduced_in: D("9") }],
+    },
+    vulnerabilities: { v: { name: "CVE-1", normalized_severity: "Critical", links: "https://a https://b", fixed_in_version: "" } },
+    package_vulnerabilities: { p1: ["v"] },
+  };
+  const m = mapV4Report(report, L, "2026-01-01T00:00:00.000Z");
+  assert.deepEqual(m.get(L[0]!)!.Layer, {
+    Name: L[0],
+    NamespaceName: "alpine:3.19",
+    Features: [
+      {
+        Name: "openssl",
+        AddedBy: L[0],
+        Version: "1",
+        NamespaceName: "alpine:3.19",
+        Vulnerabilities: [{ Name: "CVE-1", Severity: "Critical", NamespaceName: "alpine:3.19", Link: "https://a", Metadata: { ClairV4: { id: "v", updater: undefined, severity: undefined, links: "https://a https://b", issued: undefined } } }],
+      },
+    ],
+  });
+  assert.deepEqual(m.get(L[1]!)!.Layer.Features!.map((f) => f.Name), ["openssl", "curl"]);
+  assert.equal("Vulnerabilities" in m.get(L[1]!)!.Layer.Features![1]!, false);
+  assert.equal(m.get(L[2]!)!.Layer.ParentName, L[1]);
+  // Garbage fields do not crash the mapping.
+  const g = mapV4Report({ packages: [], environments: "x", vulnerabilities: null }, L, "t");
+  assert.equal(g.size, 3);
+  assert.equal("Features" in g.get(L[0]!)!.Layer, false);
+});
+
+test("Clair v2 report validation", () => {
+  assert.equal(parseV2Layer(Buffer.from('{"Layer":{"Name":"x"}}'), "x").Name, "x");
+  for (const bad of ["", "[]", "{}", '{"Layer":{}}', '{"Layer":{"Name":"x","Features":{}}}', '{"Layer":{"Name":"x","Features":[{"Name":"f","Vulnerabilities":[{}]}]}}']) {
+    assert.throws(() => parseV2Layer(Buffer.from(bad), "x"), SyncError, bad);
+  }
+});
+
+test("Retry-After parsing", () => {
+  assert.equal(parseRetryAfter("3"), 3000);
+  assert.equal(parseRetryAfter(undefined), undefined);
+  assert.equal(parseRetryAfter("soon"), undefined);
+  const now = Date.parse("2026-01-01T00:00:00Z");
+  assert.equal(parseRetryAfter("Thu, 01 Jan 2026 00:00:10 GMT", now), 10_000);
+});
+
+test("retries 503 then succeeds; gives up after the attempts; 404 not retried", async () => {
+  let n = 0;
+  const statuses = [503, 429, 200];
+  const server = http.createServer((req, res) => {
+    const s = req.url === "/404" ? 404 : req.url === "/always" ? 500 : req.url === "/big" ? 200 : statuses[n]!;
+    n++;
+    res.writeHead(s, s === 429 ? { "retry-after": "0" } : {});
+    res.end("x");
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const t = new NodeTransport();
+  const policy = { attempts: 3, baseDelayMs: 1, maxDelayMs: 2, maxRetryAfterMs: 5 };
+  try {
+    assert.equal((await requestWithRetry(t, { method: "GET", url: `${base}/ok` }, policy)).status, 200);
+    assert.equal(n, 3);
+    n = 0;
+    assert.equal((await requestWithRetry(t, { method: "GET", url: `${base}/always` }, policy)).status, 500);
+    assert.equal(n, 3);
+    n = 0;
+    assert.equal((await requestWithRetry(t, { method: "GET", url: `${base}/404` }, policy)).status, 404);
+    assert.equal(n, 1);
+    await assert.rejects(requestWithRetry(t, { method: "GET", url: `${base}/big`, maxBodyBytes: 0 }, policy), /larger than/);
+  } finally {
+    t.close();
+    server.close();
+  }
+});
+
+test("token expiry: a token is reused until it expires, then refreshed", async () => {
+  let issued = 0;
+  const server = http.createServer((_req, res) => {
+    issued++;
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ access_token: `tok${issued}`, expires_in: 60 }));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const realm = `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`;
+  let now = 1_000_000;
+  const t = new NodeTransport();
+  const a = new RegistryAuth(t, undefined, { attempts: 1, baseDelayMs: 1, maxDelayMs: 1, maxRetryAfterMs: 1 }, () => now);
+  try {
+    assert.equal(await a.headerFor("repository:a/b:pull"), undefined);
+    assert.deepEqual(a.learn(`Bearer realm="${realm}",service="s"`, "repository:a/b:pull"), { retry: true, scope: "repository:a/b:pull" });
+    assert.equal(await a.headerFor("repository:a/b:pull"), "Bearer tok1");
+    assert.equal(await a.headerFor("repository:a/b:pull"), "Bearer tok1");
+    now += 61_000;
+    assert.equal(await a.headerFor("repository:a/b:pull"), "Bearer tok2");
+    assert.equal(await a.headerFor("repository:c/d:pull"), "Bearer tok3");
+  } finally {
+    t.close();
+    server.close();
+  }
+});
+
+test("redaction and log-once", () => {
+  assert.equal(redactString("Authorization: Bearer abc.def-ghi"), "Authorization: Bearer [redacted]");
+  assert.equal(redactString("https://user:pw@host/x"), "https://[redacted]@host/x");
+  assert.deepEqual(redact({ password: "x", nested: { Authorization: "Basic Zm9v" }, ok: "fine" }), { password: "[redacted]", nested: { Authorization: "[redacted]" }, ok: "fine" });
+  const l = new MemoryLogger();
+  const f = new FaultLog(l);
+  const e = new SyncError("registry", "down", "wait");
+  f.fail("k", e);
+  f.fail("k", e);
+  f.fail("k", e);
+  assert.equal(l.records.length, 1);
+  f.fail("k", new SyncError("registry", "other failure", "x"));
+  assert.equal(l.records.length, 2);
+  f.ok("k");
+  f.ok("k");
+  assert.equal(l.records.length, 3);
+  assert.equal(l.records[2]!.msg, "recovered: k");
+});
+
+test("Data API path encoding keeps keys with / and : as one segment", () => {
+  assert.equal(encodePath(["data", "docker", "images", "127.0.0.1:5000/a/b:1"]), "data/docker/images/127.0.0.1%3A5000%2Fa%2Fb%3A1");
+});
+
+test("metrics are registered on the registry passed in", async () => {
+  const reg = new Registry();
+  const m = createSyncMetrics(reg);
+  m.imageSynced("docker.io");
+  m.layerIndexed("docker.io", 3);
+  m.error("scanner");
+  m.success(new Date(5000));
+  const text = await reg.metrics();
+  assert.match(text, /image_enforcer_sync_images_synced_total\{registry="docker.io"\} 1/);
+  assert.match(text, /image_enforcer_sync_layers_indexed_total\{registry="docker.io"\} 3/);
+  assert.match(text, /image_enforcer_sync_errors_total\{component="scanner"\} 1/);
+  assert.match(text, /image_enforcer_sync_last_success_timestamp_seconds 5/);
+});
