@@ -4,7 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parseModule, parseQuery, parseStatements } from '../src/rego/parser.js';
+import { parseModule, parseQuery, parseStatements, parseTerm } from '../src/rego/parser.js';
+import { formatModule, formatTerm } from '../src/rego/format.js';
+import type { Term } from '../src/rego/ast.js';
 import { RegoErrors } from '../src/rego/errors.js';
 
 const VALID = [
@@ -177,5 +179,101 @@ test('deeply nested random brackets', () => {
       checkOutcome(() => parseQuery(parts.join('')));
     }),
     { numRuns: 30, seed: 3 },
+  );
+});
+
+// ------------------------------------------------------------------ formatter round trips
+
+/** AST without locations, module pointers and wildcard numbering. */
+function shape(x: unknown): string {
+  return JSON.stringify(x, (k, val) => {
+    if (k === 'loc' || k === 'module') return undefined;
+    if (val && typeof val === 'object' && (val as { wildcard?: boolean }).wildcard) return { type: 'var', name: '_' };
+    return val;
+  });
+}
+
+test('formatted seed policies re-parse to the same rules', () => {
+  for (const src of VALID) {
+    const m = parseModule(src, 'a.rego');
+    const text = formatModule(m);
+    const m2 = parseModule(text, 'b.rego', { regoVersion: 1 });
+    assert.equal(shape(m2.rules), shape(m.rules), text);
+    assert.equal(shape(m2.package), shape(m.package));
+    assert.equal(shape(m2.imports), shape(m.imports));
+  }
+});
+
+test('formatted mutated policies re-parse to the same rules', () => {
+  let checked = 0;
+  fc.assert(
+    fc.property(fc.constantFrom(...VALID), fc.array(mutationArb, { minLength: 1, maxLength: 3 }), (src, muts) => {
+      let m;
+      try {
+        m = parseModule(mutate(src, muts), 'fuzz.rego', { regoVersion: 1 });
+      } catch {
+        return;
+      }
+      checked++;
+      const text = formatModule(m);
+      const m2 = parseModule(text, 'b.rego', { regoVersion: 1 });
+      assert.equal(shape(m2.rules), shape(m.rules), text);
+    }),
+    { numRuns: 800, seed: 11 },
+  );
+  assert.ok(checked > 20, `only ${checked} mutated modules parsed`);
+});
+
+const leaf: fc.Arbitrary<Term> = fc.oneof(
+  fc.constantFrom('a', 'b', 'xs').map((name): Term => ({ type: 'var', name })),
+  fc.constantFrom('0', '1', '-2', '3.5', '1e3', '-0.5').map((raw): Term => ({ type: 'number', raw })),
+  fc.constantFrom('', 'k', 'a-b', 'é"\\\n').map((value): Term => ({ type: 'string', value })),
+  fc.constantFrom<Term>({ type: 'null' }, { type: 'boolean', value: true }, { type: 'boolean', value: false }),
+);
+
+const OPS = ['equal', 'neq', 'lt', 'lte', 'gt', 'gte', 'or', 'and', 'plus', 'minus', 'mul', 'div', 'rem', 'internal.member_2', 'count', 'strings.replace_n'];
+
+function opCall(op: string, args: Term[]): Term {
+  const [h, ...rest] = op.split('.');
+  return {
+    type: 'call',
+    operator: { type: 'ref', terms: [{ type: 'var', name: h }, ...rest.map((value): Term => ({ type: 'string', value }))] },
+    args,
+  };
+}
+
+const termArb: fc.Arbitrary<Term> = fc.letrec<{ term: Term }>((tie) => ({
+  term: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    leaf,
+    fc.array(tie('term'), { maxLength: 3 }).map((items): Term => ({ type: 'array', items })),
+    fc.array(tie('term'), { minLength: 1, maxLength: 3 }).map((items): Term => ({ type: 'set', items })),
+    fc.array(fc.tuple(tie('term'), tie('term')), { maxLength: 2 }).map((items): Term => ({ type: 'object', items })),
+    fc.tuple(fc.constantFrom(...OPS), tie('term'), tie('term')).map(([op, x, y]) => opCall(op, [x, y])),
+    fc.tuple(tie('term'), tie('term'), tie('term')).map(([k, v, xs]) => opCall('internal.member_3', [k, v, xs])),
+    fc
+      .tuple(fc.constantFrom('a', 'xs'), fc.array(fc.oneof(leaf, tie('term')), { minLength: 1, maxLength: 3 }))
+      .map(([h, parts]): Term => ({ type: 'ref', terms: [{ type: 'var', name: h }, ...parts] })),
+    fc.tuple(tie('term'), tie('term')).map(([t, cond]): Term => ({ type: 'arraycompr', term: t, body: [{ terms: cond, negated: false, with: [] }] })),
+    fc.tuple(tie('term'), tie('term')).map(([t, cond]): Term => ({ type: 'setcompr', term: t, body: [{ terms: cond, negated: true, with: [] }] })),
+    fc
+      .tuple(tie('term'), tie('term'), tie('term'))
+      .map(([k, v, cond]): Term => ({ type: 'objectcompr', key: k, value: v, body: [{ terms: cond, negated: false, with: [] }] })),
+  ),
+})).term;
+
+test('formatTerm output parses back to the same term (precedence and ambiguity)', () => {
+  fc.assert(
+    fc.property(termArb, (t) => {
+      const text = formatTerm(t);
+      let back: Term;
+      try {
+        back = parseTerm(text);
+      } catch (e) {
+        assert.fail(`${text}: ${(e as Error).message}`);
+      }
+      assert.equal(shape(back), shape(t), text);
+    }),
+    { numRuns: 1500, seed: 5 },
   );
 });

@@ -664,3 +664,25 @@ describe('robustness', () => {
     assert.equal(parseQuery(src).length, 1);
   });
 });
+
+describe('format', () => {
+  test('terms print with minimal parentheses and re-parse', async () => {
+    const { formatTerm, formatModule, formatBody } = await import('../src/rego/format.js');
+    const cases: Array<[string, string]> = [
+      ['(a - b) - c', 'a - b - c'],
+      ['a - (b - c)', 'a - (b - c)'],
+      ['[(x + 1) | x := 1]', '[(x + 1) | x := 1]'],
+      ['[(a | b)]', '[(a | b)]'],
+      ['f((k, v in xs))', 'f((k, v in xs))'],
+      ['x in (a == b)', 'x in a == b'],
+      ['set()', 'set()'],
+      ['{"a-b": [1, null], "c": {true}}', '{"a-b": [1, null], "c": {true}}'],
+      ['data.x["y-z"][_].w', 'data.x["y-z"][_].w'],
+      ['`raw\\n`', '"raw\\\\n"'],
+    ];
+    for (const [src, want] of cases) assert.equal(formatTerm(parseTerm(src)), want, src);
+    assert.equal(formatBody(parseQuery('x := 1; not y with input as 2')), 'x := 1\nnot y with input as 2');
+    const m = mod('package a["b-c"]\nimport data.x as y\np[x] { x := 1 }\nq = 2 { true }\n', 0);
+    assert.equal(formatModule(m), 'package a["b-c"]\n\nimport data.x as y\n\np contains x if {\n  x := 1\n}\n\nq = 2\n');
+  });
+});
