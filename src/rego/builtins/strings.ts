@@ -867,7 +867,8 @@ function parseTemplate(src: string): TNode[] {
         // {{else if ...}} / {{else with ...}}: a nested control inside the else branch.
         const w = body.endPipe.split(/\s+/)[0];
         if (w !== 'if' && w !== 'with') throw tmplErr(body.line, `unexpected ${JSON.stringify(body.endPipe)} after else`);
-        elseNodes = [parseControlChained(w, body.endPipe.slice(w.length).trim(), body.line)];
+        // The chained control shares the final {{end}} with its parent.
+        elseNodes = [parseControl(w, body.endPipe.slice(w.length).trim(), body.line)];
       } else {
         const e = parseList(['end']);
         elseNodes = e.nodes;
@@ -876,8 +877,6 @@ function parseTemplate(src: string): TNode[] {
     if (word === 'range') return { t: 'range', pipe: { ...pipe, decl: [] }, vars: pipe.decl, body: body.nodes, else: elseNodes, line };
     return { t: word, pipe, then: body.nodes, else: elseNodes, line };
   };
-  // An else-if chain shares the final {{end}} with its parent.
-  const parseControlChained = (word: 'if' | 'with', rest: string, line: number): TNode => parseControl(word, rest, line);
   return parseList([]).nodes;
 }
 
