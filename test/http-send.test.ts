@@ -10,6 +10,7 @@ import '../src/rego/builtins/index.js';
 import { checkOperands, getBuiltin, type BuiltinContext, type BuiltinHooks } from '../src/rego/builtins/registry.js';
 import { BuiltinError } from '../src/rego/errors.js';
 import { fromJSON, toJSON, type Value } from '../src/rego/value.js';
+import { compilePolicies, prepareQuery } from '../src/rego/index.js';
 import { HttpSendError, createHttpSendHook, parseGoDuration, type HttpSender } from '../src/runtime/http-send.js';
 
 const SERVER = String.raw`
@@ -309,6 +310,25 @@ describe('http.send caching', () => {
     const a = send({ method: 'GET', url: `${base}/plain`, headers: { 'x-req': '1' }, cache_ignored_headers: ['x-req'] }, ctx);
     const b = send({ method: 'GET', url: `${base}/plain`, headers: { 'x-req': '2' }, cache_ignored_headers: ['x-req'] }, ctx);
     assert.equal(hitOf(a), hitOf(b));
+  });
+});
+
+describe('http.send from a policy', () => {
+  it('evaluates through the engine with the hook installed', () => {
+    const policy = compilePolicies([
+      {
+        file: 'p.rego',
+        text: [
+          'package p',
+          'resp := http.send({"method": "GET", "url": sprintf("%s/json", [input.base])})',
+          'a := resp.body.a',
+          'same if http.send({"method": "GET", "url": sprintf("%s/plain", [input.base])}) == http.send({"method": "GET", "url": sprintf("%s/plain", [input.base])})',
+        ].join('\n'),
+      },
+    ]);
+    const q = prepareQuery(policy, 'x := [data.p.a, data.p.same]');
+    const out = q.eval({ input: fromJSON({ base }), hooks: { httpSend: sender.hook }, strictBuiltinErrors: true });
+    assert.deepEqual(toJSON(out.results[0].bindings.get('x') as Value), [1, true]);
   });
 });
 
