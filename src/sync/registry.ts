@@ -222,6 +222,10 @@ export class RegistryClient {
         }
       }
       url = nextLink(header(res, "link"), url);
+      // Never send this registry's credentials to another origin because a Link header said so.
+      if (url !== undefined && new URL(url).origin !== new URL(this.base).origin) {
+        throw new SyncError("registry", `tag list of ${repo} points to another origin (${redactUrl(url)})`, "refusing to follow it; report this to the registry operator", false);
+      }
     }
     return tags;
   }

@@ -7,6 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, writeFileSync, rmSync, existsSync } from "node:fs";
 import * as http from "node:http";
+import * as https from "node:https";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,11 +34,12 @@ export interface RawResponse {
   body: Buffer;
 }
 
-export function rawRequest(method: string, url: string, headers: Record<string, string> = {}, body?: Buffer | string): Promise<RawResponse> {
+export function rawRequest(method: string, url: string, headers: Record<string, string> = {}, body?: Buffer | string, insecureTls = false): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const h: Record<string, string> = { ...headers };
     if (body !== undefined) h["content-length"] = String(Buffer.byteLength(body));
-    const r = http.request(url, { method, headers: h, agent: false }, (res) => {
+    const mod = url.startsWith("https:") ? https : http;
+    const r = mod.request(url, { method, headers: h, agent: false, rejectUnauthorized: !insecureTls }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -63,7 +65,7 @@ export interface RunningRegistry {
   cleanup(): Promise<void>;
 }
 
-export async function startRegistry(auth: RegistryAuthConfig = { kind: "none" }): Promise<RunningRegistry> {
+export async function startRegistry(auth: RegistryAuthConfig = { kind: "none" }, tls?: { cert: string; key: string }): Promise<RunningRegistry> {
   const dir = mkdtempSync(join(tmpdir(), "ie-registry-"));
   const port = await freePort();
   let authYaml = "";
@@ -86,12 +88,12 @@ storage:
 http:
   addr: 127.0.0.1:${port}
   secret: test-secret-not-used-for-anything
-${authYaml}`;
+${tls ? `  tls:\n    certificate: ${tls.cert}\n    key: ${tls.key}\n` : ""}${authYaml}`;
   const cfgPath = join(dir, "config.yml");
   writeFileSync(cfgPath, config);
   let child: ChildProcess | null = null;
   let stderr = "";
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
 
   const start = async (): Promise<void> => {
     child = spawn(REGISTRY_BIN, ["serve", cfgPath], { stdio: ["ignore", "ignore", "pipe"] });
@@ -99,7 +101,7 @@ ${authYaml}`;
     const deadline = Date.now() + 15_000;
     for (;;) {
       try {
-        const r = await rawRequest("GET", `${url}/v2/`);
+        const r = await rawRequest("GET", `${url}/v2/`, {}, undefined, tls ? true : false);
         if (r.status === 200 || r.status === 401) return;
       } catch {
         /* not up yet */
@@ -291,4 +293,17 @@ export async function deleteManifest(base: string, repo: string, digest: string,
   const h = await auth(`repository:${repo}:*`);
   const r = await rawRequest("DELETE", `${base}/v2/${repo}/manifests/${digest}`, h);
   if (r.status !== 202) throw new Error(`manifest DELETE: ${r.status} ${r.body.toString()}`);
+}
+
+/** A self-signed certificate for 127.0.0.1 (openssl), used as its own CA. */
+export function makeTlsCert(dir: string): { cert: string; key: string } {
+  const cert = join(dir, "tls.crt");
+  const key = join(dir, "tls.key");
+  const r = spawnSync(
+    "openssl",
+    ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+    { encoding: "utf8" },
+  );
+  if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
+  return { cert, key };
 }
