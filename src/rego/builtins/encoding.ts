@@ -2,7 +2,7 @@
 //
 // Byte-oriented decoders (base64, hex, URL escapes) work on the UTF-8 bytes of their input and
 // report errors at byte offsets, with Go's messages; decoded bytes are read back as UTF-8.
-import { parseAllDocuments, stringify as yamlStringify } from 'yaml';
+import { parseAllDocuments, Scalar, stringify as yamlStringify } from 'yaml';
 import { BuiltinError } from '../errors.js';
 import {
   fromJSON,
@@ -584,7 +584,32 @@ function yamlIsValid(s: string): boolean {
   }
 }
 
+// Plain scalars that YAML 1.1 (Go's yaml.v2) would read as something other than a string.
+const YAML11_NON_STRING = [
+  /^(~|null|Null|NULL|y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$/,
+  /^[-+]?(?=\.?[0-9])[0-9_]*(\.[0-9_]*)?([eE][-+]?[0-9]+)?$/,
+  /^[-+]?0x[0-9a-fA-F_]+$/,
+  /^[-+]?0b[01_]+$/,
+  /^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$/,
+  /^[-+]?\.(inf|Inf|INF)$/,
+  /^\.(nan|NaN|NAN)$/,
+];
+
+/**
+ * yaml.v2 writes strings that would read back as another type in double quotes, and other
+ * strings that cannot be plain in single quotes (the emitter's fallback).
+ */
+function yamlString(s: string): unknown {
+  if (s === '' || YAML11_NON_STRING.some((re) => re.test(s))) {
+    const sc = new Scalar(s);
+    sc.type = 'QUOTE_DOUBLE';
+    return sc;
+  }
+  return s;
+}
+
 function toYAMLData(v: Value): unknown {
+  if (typeof v === 'string') return yamlString(v);
   if (v === null || typeof v !== 'object') return v;
   if (Array.isArray(v)) return v.map(toYAMLData);
   if (v instanceof RSet) return v.values().map(toYAMLData);
@@ -598,6 +623,7 @@ function yamlMarshal(v: Value): string {
     version: '1.1',
     indentSeq: false,
     lineWidth: 0,
+    singleQuote: true,
     // Maps are plain mappings here, not YAML 1.1 ordered maps.
     customTags: (tags: Array<{ tag: string }>) => tags.filter((t) => t.tag !== 'tag:yaml.org,2002:omap' && t.tag !== 'tag:yaml.org,2002:set'),
   } as never);
