@@ -27,6 +27,7 @@ interface Ctx {
 }
 
 const UNDEFINED = Symbol('undefined');
+const MULTI = Symbol('multi');
 
 export interface EvaluatorOptions {
   input?: Value;
@@ -203,6 +204,9 @@ export class Evaluator {
   // Terms
 
   evalTerm(t: CTerm, f: Frame, k: VK): boolean {
+    // Most terms have at most one value: compute it directly, without continuations.
+    const v = this.single(t, f);
+    if (v !== MULTI) return v === undefined ? false : k(v);
     switch (t.t) {
       case 'const':
         return k(t.v);
@@ -255,6 +259,94 @@ export class Evaluator {
       case 'call':
         return this.evalCall(t.call, f, k);
     }
+  }
+
+  /**
+   * The value of a term that cannot have several values, or undefined; MULTI when the term may
+   * iterate (a ref with an unbound key, a relation) and needs the generic path.
+   */
+  private single(t: CTerm, f: Frame): Value | undefined | typeof MULTI {
+    switch (t.t) {
+      case 'const':
+        return t.v;
+      case 'var':
+        return f[t.slot] ?? MULTI;
+      case 'ref':
+        return this.singleRef(t, f);
+      case 'array': {
+        const out: Value[] = new Array(t.items.length);
+        for (let i = 0; i < t.items.length; i++) {
+          const x = this.single(t.items[i], f);
+          if (x === MULTI || x === undefined) return x;
+          out[i] = x;
+        }
+        return out;
+      }
+      case 'call': {
+        const c = t.call;
+        if (c.special || c.builtin?.relation || this.ctx.fns) return MULTI;
+        const args: Value[] = new Array(c.args.length);
+        for (let i = 0; i < c.args.length; i++) {
+          const x = this.single(c.args[i], f);
+          if (x === MULTI || x === undefined) return x;
+          args[i] = x;
+        }
+        let out: Value | undefined;
+        if (c.func) this.callFunction(c, args, (r) => ((out = r), true));
+        else out = this.callBuiltin(c, args);
+        return out;
+      }
+      default:
+        return MULTI;
+    }
+  }
+
+  private singleRef(r: CRef, f: Frame): Value | undefined | typeof MULTI {
+    const path = r.path;
+    let v: Value | undefined;
+    let i = 0;
+    if (r.root === 'input') v = this.ctx.input;
+    else if (r.root === 'term') {
+      const h = this.single(r.head!, f);
+      if (h === MULTI) return MULTI;
+      v = h;
+    } else {
+      // data: descend the rule tree while it has rules below; then plain values.
+      let node: RuleNode | undefined = this.policy.root;
+      let base: Value | undefined = this.ctx.data;
+      if (this.ctx.shadow) return MULTI;
+      for (;;) {
+        if (!node || !node.hasRules) {
+          v = base;
+          break;
+        }
+        if (node.rules.length > 0 || node.defaultRule) {
+          if (node.isFunction) return undefined;
+          v = this.ruleValue(node);
+          break;
+        }
+        if (i === path.length) return MULTI;
+        const key = this.singleKey(path[i], f);
+        if (key === MULTI) return MULTI;
+        if (typeof key !== 'string') return MULTI;
+        node = node.children.get(key);
+        base = base instanceof RObject ? base.get(key) : undefined;
+        i++;
+      }
+    }
+    for (; i < path.length; i++) {
+      if (v === undefined) return undefined;
+      const key = this.singleKey(path[i], f);
+      if (key === MULTI) return MULTI;
+      v = lookup(v, key);
+    }
+    return v;
+  }
+
+  private singleKey(p: CTerm, f: Frame): Value | typeof MULTI {
+    if (p.t === 'const') return p.v;
+    if (p.t === 'var') return f[p.slot] ?? MULTI;
+    return MULTI;
   }
 
   private evalItems(items: CTerm[], i: number, f: Frame, acc: Value[], k: (vals: Value[]) => boolean): boolean {
@@ -608,7 +700,8 @@ export class Evaluator {
           this.evalTerm(cur.value, f, (v) => {
             found = true;
             const stop = onValue(v, f);
-            return stop || cur.constValue !== undefined;
+            // A constant value cannot change between solutions (ref-head keys can).
+            return stop || (cur.constValue !== undefined && cur.kind !== 'object');
           }),
         );
       if (args) this.unifyItems(cur.args!, args, 0, f, body);
@@ -638,31 +731,36 @@ export class Evaluator {
         return false;
       }
       const b = call.builtin!;
-      let result: Value | undefined;
-      try {
-        checkOperands(b, args);
-        result = b.impl(args, call.loc ? { ...this.builtinCtx, location: call.loc } : this.builtinCtx);
-      } catch (e) {
-        if (e instanceof BuiltinError) {
-          const err = new RegoError(e.code, `${b.name}: ${e.message}`, call.loc);
-          if (this.strict) throw err;
-          this.builtinErrors.push(err);
-          return false;
-        }
-        if (e instanceof HaltError || e instanceof RegoError) throw e;
-        const err = new RegoError('eval_builtin_error', `${b.name}: ${(e as Error).message}`, call.loc);
-        if (this.strict) throw err;
-        this.builtinErrors.push(err);
-        return false;
-      }
+      const result = this.callBuiltin(call, args);
       if (result === undefined) return false;
-      if (b.name === 'trace' && this.collectNotes) this.notes.push({ message: String(args[0]), location: call.loc });
       if (b.relation && Array.isArray(result)) {
         for (const r of result) if (k(r)) return true;
         return false;
       }
       return k(result);
     });
+  }
+
+  /** Calls a builtin; undefined for undefined results and (non-strict) builtin errors. */
+  private callBuiltin(call: CCall, args: Value[]): Value | undefined {
+    const b = call.builtin!;
+    let result: Value | undefined;
+    try {
+      checkOperands(b, args);
+      this.builtinCtx.location = call.loc;
+      result = b.impl(args, this.builtinCtx);
+    } catch (e) {
+      if (e instanceof HaltError || e instanceof RegoError) throw e;
+      const err =
+        e instanceof BuiltinError
+          ? new RegoError(e.code, `${b.name}: ${e.message}`, call.loc)
+          : new RegoError('eval_builtin_error', `${b.name}: ${(e as Error).message}`, call.loc);
+      if (this.strict) throw err;
+      this.builtinErrors.push(err);
+      return undefined;
+    }
+    if (result !== undefined && b.name === 'trace' && this.collectNotes) this.notes.push({ message: String(args[0]), location: call.loc });
+    return result;
   }
 
   private callFunction(call: CCall, args: Value[], k: VK): boolean {

@@ -22,8 +22,8 @@ export interface BuiltinContext {
   readonly nowNs: bigint;
   /** Per-query memo for builtins that must return the same value within a query (rand.intn, uuid.rfc4122). */
   readonly queryCache: Map<string, Value>;
-  /** Where the call is, for messages. */
-  readonly location?: Location;
+  /** Where the current call is, for messages (set by the evaluator before each call). */
+  location?: Location;
   /** Optional hooks supplied by the embedding program (the rego core does no I/O itself). */
   readonly hooks: BuiltinHooks;
 }
@@ -115,9 +115,16 @@ function splitTopLevel(s: string, sep: string): string[] {
 }
 
 /** Throws eval_type_error if an operand's type does not match the declaration. */
+const outerByDef = new WeakMap<BuiltinDef, Array<string[] | null>>();
+
 export function checkOperands(def: BuiltinDef, args: Value[]): void {
-  for (let i = 0; i < def.args.length; i++) {
-    const want = outerTypes(def.args[i]);
+  let outer = outerByDef.get(def);
+  if (!outer) {
+    outer = def.args.map(outerTypes);
+    outerByDef.set(def, outer);
+  }
+  for (let i = 0; i < outer.length; i++) {
+    const want = outer[i];
     if (want === null) continue;
     const got = typeName(args[i]);
     if (!want.includes(got)) {
