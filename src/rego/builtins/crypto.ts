@@ -256,7 +256,8 @@ function goPrivateKeyValue(key: KeyObject): Value {
       ]);
     case 'EC':
       return RObject.from([
-        ['Curve', RObject.from([['Name', jwk.crv]])],
+        // Go's named curves have only unexported fields, so encoding/json prints {}.
+        ['Curve', new RObject()],
         ['X', b64uInt(jwk.x)],
         ['Y', b64uInt(jwk.y)],
         ['D', b64uInt(jwk.d)],

@@ -228,7 +228,8 @@ function publicKeyInfo(buf: Buffer, spki: Tlv): { algorithm: number; key: Value;
         algorithm: 3,
         key: jwk
           ? RObject.from([
-              ['Curve', RObject.from([['Name', jwk.crv ?? '']])],
+              // Go's named curves have only unexported fields, so encoding/json prints {}.
+              ['Curve', new RObject()],
               ['X', b64int(jwk.x)],
               ['Y', b64int(jwk.y)],
             ])
