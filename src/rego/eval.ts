@@ -722,6 +722,25 @@ export class Evaluator {
       return this.evalCall({ ...repl, args: call.args, loc: call.loc }, f, k);
     }
     if (call.special === 'print') return this.evalPrint(call, f, k);
+    if (!call.special && !call.builtin?.relation) {
+      // Arguments with one value each (the common case): no continuations needed.
+      const args: Value[] = new Array(call.args.length);
+      let simple = true;
+      for (let i = 0; i < args.length; i++) {
+        const x = this.single(call.args[i], f);
+        if (x === undefined) return false;
+        if (x === MULTI) {
+          simple = false;
+          break;
+        }
+        args[i] = x;
+      }
+      if (simple) {
+        if (call.func) return this.callFunction(call, args, k);
+        const r = this.callBuiltin(call, args);
+        return r === undefined ? false : k(r);
+      }
+    }
     return this.evalItems(call.args, 0, f, [], (args) => {
       if (call.func) return this.callFunction(call, args, k);
       if (call.special === 'member2') return k(member2(args[0], args[1]));
