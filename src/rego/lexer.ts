@@ -274,7 +274,7 @@ export function lex(src: string): LexResult {
       adv();
       while (i < n && src.charCodeAt(i) !== 96) adv();
       if (i >= n) {
-        push('illegal', start, r, cl, { error: 'non-terminated raw string' });
+        push('illegal', start, r, cl, { error: 'non-terminated string' });
         continue;
       }
       adv();
@@ -295,7 +295,14 @@ export function lex(src: string): LexResult {
       continue;
     }
     adv();
-    push('illegal', start, r, cl, { error: 'illegal token' });
+    // Messages as OPA's scanner words them; other characters are plain illegal tokens.
+    const msg =
+      one === '!' ? 'illegal ! character'
+      : one === '$' ? 'illegal $ character'
+      : one === '\0' ? 'illegal null character'
+      : one === '\ufeff' ? 'illegal byte-order mark'
+      : 'illegal token';
+    push('illegal', start, r, cl, { error: msg });
   }
   tokens.push({ type: 'eof', text: '', value: undefined, error: undefined, row, col, offset: n, wsBefore, nlBefore });
   return { tokens, comments };

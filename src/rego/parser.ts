@@ -80,6 +80,26 @@ const INFIX: Record<string, string> = {
 /** Names the parser itself produces; all are builtins (for "rule name conflicts with built-in function"). */
 const PARSER_BUILTINS = new Set([...Object.values(INFIX), 'internal.member_2', 'internal.member_3']);
 
+/** How OPA's tokens print in messages ("unexpected assign token"). */
+const TOKEN_NAMES: Record<string, string> = {
+  ident: 'identifier',
+  ':=': 'assign',
+  '=': 'eq',
+  '==': 'equal',
+  '!=': 'neq',
+  '<': 'lt',
+  '<=': 'lte',
+  '>': 'gt',
+  '>=': 'gte',
+  '+': 'plus',
+  '-': 'minus',
+  '*': 'mul',
+  '/': 'div',
+  '%': 'rem',
+  '&': 'and',
+  '|': 'or',
+};
+
 const BINARY_LEVELS: ReadonlyArray<ReadonlySet<string>> = [
   new Set(['==', '!=', '<', '>', '<=', '>=']),
   new Set(['|']),
@@ -212,8 +232,11 @@ class Parser {
     const hints = this.s.hints;
     if (hints.length === 1) msg += ` (hint: ${hints[0]})`;
     else if (hints.length > 1) msg += ` (hints: ${hints.join(', ')})`;
-    this.s.errors = [...this.s.errors, { msg, loc }];
     this.s.hints = [];
+    // The same error twice at one place (e.g. an illegal token seen by two callers) is noise.
+    const last = this.s.errors[this.s.errors.length - 1];
+    if (last && last.msg === msg && last.loc.row === loc.row && last.loc.col === loc.col) return;
+    this.s.errors = [...this.s.errors, { msg, loc }];
   }
 
   private hint(h: string): void {
@@ -228,7 +251,7 @@ class Parser {
       return;
     }
     const kind = this.k();
-    const what = kind === 'eof' ? 'eof' : kind;
+    const what = TOKEN_NAMES[kind] ?? kind;
     const tokType = this.isKeywordKind(kind) ? 'keyword' : 'token';
     this.error(this.loc(t), note ? `unexpected ${what} ${tokType}: ${note}` : `unexpected ${what} ${tokType}`);
   }
@@ -725,7 +748,7 @@ class Parser {
         this.scan();
         const key = this.parseTermInfixCall();
         if (!key) {
-          if (!this.hasErrors) this.illegal(`expected rule key term (e.g., ${name} contains <VALUE> { ... })`);
+          this.illegal(`expected rule key term (e.g., ${name} contains <VALUE> { ... })`);
           return null;
         }
         head.key = key;
@@ -737,12 +760,11 @@ class Parser {
         this.scan();
         const value = this.parseTermInfixCall();
         if (!value) {
-          if (!this.hasErrors) {
-            const op = head.assign ? ':=' : '=';
-            if (head.args) this.illegal(`expected function value term (e.g., ${name}(...) ${op} <VALUE> { ... })`);
-            else if (isDefault) this.illegal(`expected default rule value term (e.g., default ${name} ${op} <VALUE>)`);
-            else this.illegal(`expected rule value term (e.g., ${name} ${op} <VALUE> { ... })`);
-          }
+          // Like OPA: the term's own error, then this one.
+          const op = head.assign ? ':=' : '=';
+          if (head.args) this.illegal(`expected function value term (e.g., ${name}(...) ${op} <VALUE> { ... })`);
+          else if (isDefault) this.illegal(`expected default rule value term (e.g., default ${name} ${op} <VALUE>)`);
+          else this.illegal(`expected rule value term (e.g., ${name} ${op} <VALUE> { ... })`);
           return null;
         }
         head.value = value;
@@ -1235,8 +1257,8 @@ class Parser {
           case '.': {
             this.scan();
             if (this.t.type !== 'word' || this.t.wsBefore) {
-              if (this.t.wsBefore) this.error(this.loc(), 'unexpected whitespace token: expected ident');
-              else this.illegal('expected ident');
+              if (this.t.wsBefore) this.error(this.loc(), 'unexpected whitespace token: expected identifier');
+              else this.illegal('expected identifier');
               return null;
             }
             terms.push({ type: 'string', value: this.t.text, loc: this.loc() });
