@@ -141,6 +141,14 @@ export function buildProgram(): Command {
       }
     });
 
+  program
+    .command('capabilities')
+    .description("print the builtins and language features this engine supports, in OPA's capabilities JSON format")
+    .action(async () => {
+      const { capabilities } = await import('../rego/capabilities.js');
+      process.stdout.write(JSON.stringify(capabilities(), null, 2) + '\n');
+    });
+
   registerRunCommand(program);
   return program;
 }
