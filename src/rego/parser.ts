@@ -31,7 +31,8 @@ import type {
 } from './ast.js';
 import type { ParseOptions } from './api.js';
 import { RegoError, RegoErrors } from './errors.js';
-import { getBuiltin } from './builtins/registry.js';
+// The full table, so that `count(x)` as a statement is recognised as a builtin call.
+import { getBuiltin } from './builtins/index.js';
 import { lex, type Comment, type Token } from './lexer.js';
 
 export type { ParseOptions };
