@@ -368,3 +368,20 @@ test('io.jwt errors', () => {
   assert.equal(callErr('io.jwt.encode_sign_raw', ['{"alg":"HS256"}', '{}', '{"keys":[]}']).message, 'no keys found in JWK set');
   assert.match(callErr('io.jwt.encode_sign_raw', ['{"alg":"HS256"}', '{}', 'nope']).message, /failed to parse JWK/);
 });
+
+test('hostile inputs give errors or values, never crashes or quadratic scans', () => {
+  const manyBegins = '-----BEGIN CERTIFICATE-----\nAAAA\n'.repeat(20_000);
+  // No complete block: like Go's x509.ParseCertificates of nothing, an empty list.
+  assert.deepEqual(call('crypto.x509.parse_certificates', [manyBegins]), []);
+  assert.deepEqual(call('crypto.x509.parse_certificates', ['']), []);
+  // No complete PEM block, so the key is read as a JWK (and is not one), as in OPA.
+  assert.match(callErr('io.jwt.verify_rs256', ['e30.e30.e30', '-----BEGIN PUBLIC KEY-----\n'.repeat(20_000)]).message, /failed to parse a JWK key/);
+  assert.equal(typeof call('time.format', [[0, 'UTC', 'x'.repeat(200_000) + '2006']]), 'string');
+  assert.equal(callErr('time.parse_duration_ns', ['1'.repeat(100_000) + 's']).message.startsWith('time: invalid duration'), true);
+  assert.equal(callErr('time.parse_ns', ['2006', '9'.repeat(100_000)]).message.includes('extra text'), true);
+  for (const junk of ['-', 'MA==', 'MIIB', Buffer.from([0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).toString('base64')]) {
+    const e = callErr('crypto.x509.parse_certificates', [junk]);
+    assert.equal(e.code, 'eval_builtin_error', junk);
+  }
+  assert.equal(callErr('crypto.x509.parse_certificate_request', ['MAA=']).code, 'eval_builtin_error');
+});

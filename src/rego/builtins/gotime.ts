@@ -300,35 +300,34 @@ function nextChunk(layout: string): Chunk {
   });
   for (let i = 0; i < layout.length; i++) {
     const c = layout[i];
-    const rest = layout.slice(i);
     switch (c) {
       case 'J':
-        if (rest.startsWith('Jan')) return rest.startsWith('January') ? mk(i, 'longMonth', 7) : mk(i, 'month', 3);
+        if (layout.startsWith('Jan', i)) return layout.startsWith('January', i) ? mk(i, 'longMonth', 7) : mk(i, 'month', 3);
         break;
       case 'M':
-        if (rest.startsWith('Mon')) return rest.startsWith('Monday') ? mk(i, 'longWeekDay', 6) : mk(i, 'weekDay', 3);
-        if (rest.startsWith('MST')) return mk(i, 'TZ', 3);
+        if (layout.startsWith('Mon', i)) return layout.startsWith('Monday', i) ? mk(i, 'longWeekDay', 6) : mk(i, 'weekDay', 3);
+        if (layout.startsWith('MST', i)) return mk(i, 'TZ', 3);
         break;
       case '0':
         if (layout.length >= i + 2 && layout[i + 1] >= '1' && layout[i + 1] <= '6') {
           const std: Std[] = ['zeroMonth', 'zeroDay', 'zeroHour12', 'zeroMinute', 'zeroSecond', 'year'];
           return mk(i, std[layout.charCodeAt(i + 1) - 49], 2);
         }
-        if (rest.startsWith('002')) return mk(i, 'zeroYearDay', 3);
+        if (layout.startsWith('002', i)) return mk(i, 'zeroYearDay', 3);
         break;
       case '1':
-        if (rest.startsWith('15')) return mk(i, 'hour', 2);
+        if (layout.startsWith('15', i)) return mk(i, 'hour', 2);
         return mk(i, 'numMonth', 1);
       case '2':
-        if (rest.startsWith('2006')) return mk(i, 'longYear', 4);
+        if (layout.startsWith('2006', i)) return mk(i, 'longYear', 4);
         return mk(i, 'day', 1);
       case '_':
         if (layout[i + 1] === '2') {
           // "_2006" is a literal "_" followed by the long year.
-          if (rest.startsWith('_2006')) return { ...mk(i + 1, 'longYear', 4) };
+          if (layout.startsWith('_2006', i)) return { ...mk(i + 1, 'longYear', 4) };
           return mk(i, 'underDay', 2);
         }
-        if (rest.startsWith('__2')) return mk(i, 'underYearDay', 3);
+        if (layout.startsWith('__2', i)) return mk(i, 'underYearDay', 3);
         break;
       case '3':
         return mk(i, 'hour12', 1);
@@ -343,18 +342,18 @@ function nextChunk(layout: string): Chunk {
         if (layout[i + 1] === 'm') return mk(i, 'pm', 2);
         break;
       case '-':
-        if (rest.startsWith('-070000')) return mk(i, 'numSecondsTz', 7);
-        if (rest.startsWith('-07:00:00')) return mk(i, 'numColonSecondsTZ', 9);
-        if (rest.startsWith('-0700')) return mk(i, 'numTZ', 5);
-        if (rest.startsWith('-07:00')) return mk(i, 'numColonTZ', 6);
-        if (rest.startsWith('-07')) return mk(i, 'numShortTZ', 3);
+        if (layout.startsWith('-070000', i)) return mk(i, 'numSecondsTz', 7);
+        if (layout.startsWith('-07:00:00', i)) return mk(i, 'numColonSecondsTZ', 9);
+        if (layout.startsWith('-0700', i)) return mk(i, 'numTZ', 5);
+        if (layout.startsWith('-07:00', i)) return mk(i, 'numColonTZ', 6);
+        if (layout.startsWith('-07', i)) return mk(i, 'numShortTZ', 3);
         break;
       case 'Z':
-        if (rest.startsWith('Z070000')) return mk(i, 'ISO8601SecondsTZ', 7);
-        if (rest.startsWith('Z07:00:00')) return mk(i, 'ISO8601ColonSecondsTZ', 9);
-        if (rest.startsWith('Z0700')) return mk(i, 'ISO8601TZ', 5);
-        if (rest.startsWith('Z07:00')) return mk(i, 'ISO8601ColonTZ', 6);
-        if (rest.startsWith('Z07')) return mk(i, 'ISO8601ShortTZ', 3);
+        if (layout.startsWith('Z070000', i)) return mk(i, 'ISO8601SecondsTZ', 7);
+        if (layout.startsWith('Z07:00:00', i)) return mk(i, 'ISO8601ColonSecondsTZ', 9);
+        if (layout.startsWith('Z0700', i)) return mk(i, 'ISO8601TZ', 5);
+        if (layout.startsWith('Z07:00', i)) return mk(i, 'ISO8601ColonTZ', 6);
+        if (layout.startsWith('Z07', i)) return mk(i, 'ISO8601ShortTZ', 3);
         break;
       case '.':
       case ',':

@@ -690,22 +690,60 @@ export interface PemBlock {
   bytes: Buffer;
 }
 
-const PEM_RE = /-----BEGIN ([^\r\n-]*)-----\r?\n([\s\S]*?)-----END \1-----[ \t]*(\r?\n)?/g;
-
-/** All PEM blocks in the text, plus whatever follows the last block. */
+/**
+ * All PEM blocks in the text, plus whatever follows the last block. Text around blocks is
+ * skipped, as Go's pem.Decode does. The scan is linear: END markers are located once up front, so
+ * inputs with many unterminated BEGIN lines cannot make it quadratic.
+ */
 export function pemBlocks(text: string): { blocks: PemBlock[]; rest: string } {
+  const BEGIN = '-----BEGIN ';
+  const END = '-----END ';
+  const ends: number[] = [];
+  for (let i = text.indexOf(END); i >= 0; i = text.indexOf(END, i + 1)) ends.push(i);
+  const nextEnd = (after: number): number => {
+    let lo = 0;
+    let hi = ends.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ends[mid] < after) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < ends.length ? ends[lo] : -1;
+  };
   const blocks: PemBlock[] = [];
   let last = 0;
-  PEM_RE.lastIndex = 0;
-  for (let m = PEM_RE.exec(text); m; m = PEM_RE.exec(text)) {
-    const body = m[2]
+  let pos = 0;
+  for (;;) {
+    const b = text.indexOf(BEGIN, pos);
+    if (b < 0) break;
+    pos = b + 1;
+    const typeEnd = text.indexOf('-----', b + BEGIN.length);
+    if (typeEnd < 0) break;
+    const type = text.slice(b + BEGIN.length, typeEnd);
+    let bodyStart = typeEnd + 5;
+    if (/[\r\n]/.test(type)) continue;
+    if (text[bodyStart] === '\r') bodyStart++;
+    if (text[bodyStart] !== '\n') continue;
+    bodyStart++;
+    const e = nextEnd(bodyStart - 1);
+    if (e < 0) break;
+    const trailer = END + type + '-----';
+    if (!text.startsWith(trailer, e)) continue;
+    let after = e + trailer.length;
+    while (text[after] === ' ' || text[after] === '\t') after++;
+    if (text[after] === '\r') after++;
+    if (text[after] === '\n') after++;
+    else if (after < text.length) continue; // the END line must end the line
+    const body = text
+      .slice(bodyStart, e)
       .split(/\r?\n/)
-      .filter((l) => !/^[A-Za-z-]+:/.test(l))
+      .filter((l) => !/^[A-Za-z0-9-]+:/.test(l))
       .join('')
       .replace(/\s+/g, '');
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body)) continue;
-    blocks.push({ type: m[1], bytes: Buffer.from(body, 'base64') });
-    last = PEM_RE.lastIndex;
+    blocks.push({ type, bytes: Buffer.from(body, 'base64') });
+    last = after;
+    pos = after;
   }
   return { blocks, rest: text.slice(last) };
 }
