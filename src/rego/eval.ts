@@ -66,10 +66,11 @@ export class Evaluator {
   // Bodies and expressions
 
   evalBody(body: CExpr[], i: number, f: Frame, k: K): boolean {
-    if (i === body.length) return k();
+    // Checked on every step, including each solution of an iteration, so loops cannot escape it.
     if (this.deadline !== undefined && (++this.steps & 1023) === 0 && Date.now() > this.deadline) {
       throw new RegoError('eval_cancel_error', 'caller cancelled query execution');
     }
+    if (i === body.length) return k();
     return this.evalExpr(body[i], f, () => this.evalBody(body, i + 1, f, k));
   }
 

@@ -63,6 +63,16 @@ export class PreparedQuery {
   private readonly captureValues: boolean;
 
   eval(opts: EvalOptions = {}): EvalOutcome {
+    try {
+      return this.evalUnguarded(opts);
+    } catch (e) {
+      // Values nested deeper than the JS stack allows: a clear error, never a crash.
+      if (e instanceof RangeError) throw new RegoError('eval_internal_error', `evaluation exceeded the maximum nesting depth (${e.message})`);
+      throw e;
+    }
+  }
+
+  private evalUnguarded(opts: EvalOptions): EvalOutcome {
     const ev = new Evaluator(this.policy, { ...opts, data: opts.data ?? new RObject() });
     const q = this.compiled;
     const frame: Array<Value | undefined> = new Array(q.nslots);

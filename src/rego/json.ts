@@ -62,6 +62,7 @@ function convertChecked(x: unknown): Value {
 export function parseJSONValue(text: string): Value {
   // A byte order mark is not JSON; Go's decoder rejects it too, but editors add it: skip it.
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  checkNesting(text);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -73,6 +74,32 @@ export function parseJSONValue(text: string): Value {
   } catch (e) {
     if (e !== UNSAFE) throw e;
     return parseJSONExact(text);
+  }
+}
+
+/**
+ * Documents nested deeper than this are refused: the engine works on values recursively, and
+ * no policy input or data file legitimately nests this deep.
+ */
+export const MAX_JSON_DEPTH = 1000;
+
+function checkNesting(text: string): void {
+  let depth = 0;
+  let inString = false;
+  for (let k = 0; k < text.length; k++) {
+    const c = text.charCodeAt(k);
+    if (inString) {
+      if (c === 0x5c) k++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH) {
+        const before = text.slice(0, k);
+        const line = before.split('\n').length;
+        const col = k - before.lastIndexOf('\n');
+        throw new JSONSyntaxError(`exceeded max depth of ${MAX_JSON_DEPTH} nested arrays/objects`, k, line, col);
+      }
+    } else if (c === 0x5d || c === 0x7d) depth--;
   }
 }
 

@@ -1,0 +1,53 @@
+// Bad and extreme input to the engine: clear errors, never a crash or a hang.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compilePolicies, prepareQuery } from '../src/rego/index.js';
+import { RegoError, RegoErrors } from '../src/rego/errors.js';
+import { JSONSyntaxError, MAX_JSON_DEPTH } from '../src/rego/json.js';
+import { parseJSON, stringifyJSON, toJSON, type Value } from '../src/rego/value.js';
+
+const policy = compilePolicies([{ file: 'p.rego', text: 'package t\nn := count(input.a)\nsame if input.a == input.a\n' }]);
+
+function nested(depth: number): string {
+  return '{"a":' + '['.repeat(depth) + ']'.repeat(depth) + '}';
+}
+
+test('documents nested up to the limit are evaluated', () => {
+  const v = parseJSON(nested(MAX_JSON_DEPTH - 1));
+  const out = prepareQuery(policy, 'data.t').evalValue({ input: v });
+  assert.equal(stringifyJSON(toJSON(out as Value)), '{"n":1,"same":true}');
+});
+
+test('documents nested beyond the limit are refused with a positioned error', () => {
+  for (const depth of [MAX_JSON_DEPTH + 1, 100_000]) {
+    assert.throws(
+      () => parseJSON(nested(depth)),
+      (e: unknown) => e instanceof JSONSyntaxError && /max depth/.test(e.message) && e.line === 1,
+    );
+  }
+});
+
+test('brackets inside strings do not count as nesting', () => {
+  const v = parseJSON(JSON.stringify({ s: '['.repeat(5000) }));
+  assert.equal(stringifyJSON(toJSON(v)), JSON.stringify({ s: '['.repeat(5000) }));
+});
+
+test('huge integers stay exact through evaluation', () => {
+  const q = prepareQuery(policy, 'x := 123456789012345678901234567890 * 10; y := 1e400 / 1e399');
+  const r = q.eval({}).results[0];
+  assert.equal(String(r.bindings.get('x')), '1234567890123456789012345678900');
+  assert.equal(Number(r.bindings.get('y')), 10);
+});
+
+test('a runaway evaluation stops at the deadline with eval_cancel_error', () => {
+  const slow = compilePolicies([{ file: 's.rego', text: 'package s\nn := count([x | some x in numbers.range(1, 5000000)])\n' }]);
+  assert.throws(
+    () => prepareQuery(slow, 'data.s.n').eval({ deadline: Date.now() + 50 }),
+    (e: unknown) => e instanceof RegoError && e.code === 'eval_cancel_error',
+  );
+});
+
+test('unsafe and unknown references in a query are compile errors, not crashes', () => {
+  assert.throws(() => prepareQuery(policy, 'x > y'), (e: unknown) => e instanceof RegoErrors && e.code === 'rego_unsafe_var_error');
+  assert.throws(() => prepareQuery(policy, 'x := nope.f(1)'), (e: unknown) => e instanceof RegoErrors && e.code === 'rego_type_error');
+});
