@@ -133,7 +133,9 @@ interface RuleFlags {
 
 interface CacheEntry {
   term: Term | null;
-  post: State;
+  /** Parser position and wildcard counter after the term. */
+  pos: number;
+  wildcard: number;
   /** Errors the parse of this term added (re-applied on a cache hit). */
   errs: readonly PErr[];
 }
@@ -1104,15 +1106,16 @@ class Parser {
       const start = this.s.pos;
       const hit = this.cache.get(start);
       if (hit) {
-        const errs = this.s.errors;
-        this.restore(hit.post);
-        this.s.errors = hit.errs.length ? [...errs, ...hit.errs] : errs;
+        this.s.pos = hit.pos;
+        this.s.wildcard = hit.wildcard;
+        if (hit.errs.length) this.s.errors = [...this.s.errors, ...hit.errs];
         this.s.hints = [];
         return hit.term;
       }
       const errsBefore = this.s.errors.length;
       const term = this.parseTermUncached();
-      this.cache.set(start, { term, post: this.save(), errs: this.s.errors.length > errsBefore ? this.s.errors.slice(errsBefore) : NO_ERRS });
+      const errs = this.s.errors.length > errsBefore ? this.s.errors.slice(errsBefore) : NO_ERRS;
+      this.cache.set(start, { term, pos: this.s.pos, wildcard: this.s.wildcard, errs });
       return term;
     } finally {
       this.leave();
