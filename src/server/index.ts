@@ -1,0 +1,308 @@
+// `image-enforcer run --server`: the policy server. OPA's REST API over HTTP or HTTPS, with
+// token authentication, body and evaluation limits, a decision log, Prometheus metrics,
+// certificate rotation and graceful shutdown. The API itself is in api.ts.
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BuiltinHooks } from '../rego/builtins/registry.js';
+import type { Runtime, ReloadEvent } from '../runtime/runtime.js';
+import { Api } from './api.js';
+import { TokenAuthenticator, parseTokens } from './auth.js';
+import { declaredTooLarge } from './body.js';
+import { DecisionLogger } from './decision-log.js';
+import { JsonLogger, type LineSink } from './log.js';
+import { ServerMetrics } from './metrics.js';
+import { splitPath } from './paths.js';
+import { MIN_TLS_VERSION, loadTlsMaterial, watchCertificates } from './tls.js';
+import { pollFiles, type FilePoller } from './watch.js';
+
+export interface ServerOptions {
+  /** host:port; `:8181` listens on all interfaces, port 0 picks a free port. */
+  addr: string;
+  tlsCertFile?: string;
+  tlsPrivateKeyFile?: string;
+  authentication: 'off' | 'token';
+  /** Accepted bearer tokens, one per line (with authentication 'token'). */
+  tokenFile?: string;
+  maxBodyBytes: number;
+  evalTimeoutMs: number;
+  decisionLog: 'stdout' | 'stderr' | 'off';
+  /** Run the layer sync in this process with this configuration file. */
+  syncConfig?: string;
+  /** Hosts http.send may reach; undefined disables network access from policies. */
+  allowNet?: string[];
+
+  // Less common knobs (defaults in parentheses); mostly for tests and embedding.
+  /** Data path of `POST /` ("system/main"). */
+  defaultDecision?: string;
+  /** /v0/data paths whose bodies must be ImageReviews (["io/k8s/image_policy"]). */
+  imageReviewPaths?: string[];
+  /** How often certificate, key and token files are checked for changes (1000 ms). */
+  fileCheckIntervalMs?: number;
+  /** After this long, a graceful shutdown drops the connections still open (10000 ms). */
+  shutdownTimeoutMs?: number;
+  /** Where server log lines go (stderr). */
+  logSink?: LineSink;
+  /** Overrides `decisionLog` as the target of decision log lines. */
+  decisionLogSink?: LineSink;
+  /** Add Node's process metrics to /metrics (on for runServer). */
+  processMetrics?: boolean;
+}
+
+export interface ServerHandle {
+  /** Base URL, e.g. http://127.0.0.1:8181 */
+  url: string;
+  port: number;
+  server: Server;
+  metrics: ServerMetrics;
+  logger: JsonLogger;
+  /** Re-reads certificate, key and token files now instead of at the next poll. */
+  checkFiles(): Promise<void>;
+  /** Graceful shutdown: stop accepting, finish in-flight requests, then resolve. */
+  close(): Promise<void>;
+}
+
+/** Parses `host:port`, `:port` or `[v6]:port`. */
+export function parseAddr(addr: string): { host?: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(addr.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 0 && port <= 65535)) {
+    throw new Error(`invalid --addr "${addr}": expected host:port, e.g. :8181 or 127.0.0.1:8181`);
+  }
+  const host = m[1] ?? m[2];
+  return { host: host === '' ? undefined : host, port };
+}
+
+let cachedVersion: string | undefined;
+/** The package version, for ?provenance and the decision log. */
+export function packageVersion(): string {
+  if (cachedVersion) return cachedVersion;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'image-enforcer' && pkg.version) return (cachedVersion = pkg.version);
+    } catch {
+      // keep looking upwards
+    }
+    dir = dirname(dir);
+  }
+  return (cachedVersion = 'dev');
+}
+
+function sinkFor(target: 'stdout' | 'stderr' | 'off'): LineSink | undefined {
+  return target === 'stdout' ? process.stdout : target === 'stderr' ? process.stderr : undefined;
+}
+
+/** Starts listening; resolves once the port is bound. Throws clear errors for bad options. */
+export async function createServer(runtime: Runtime, opts: ServerOptions): Promise<ServerHandle> {
+  const { host, port } = parseAddr(opts.addr);
+  if (!(opts.maxBodyBytes > 0)) throw new Error('the request body limit must be a positive number of bytes');
+  if (!(opts.evalTimeoutMs > 0)) throw new Error('the evaluation time limit must be positive');
+  const logger = new JsonLogger(opts.logSink ?? process.stderr);
+  const metrics = new ServerMetrics({ processMetrics: opts.processMetrics });
+  const pollMs = opts.fileCheckIntervalMs ?? 1000;
+  const pollers: FilePoller[] = [];
+  const closers: Array<() => Promise<void> | void> = [];
+
+  let auth: TokenAuthenticator | undefined;
+  if (opts.authentication === 'token') {
+    if (!opts.tokenFile) throw new Error('--authentication=token needs --token-file with the accepted tokens');
+    const a = TokenAuthenticator.fromFile(opts.tokenFile);
+    auth = a;
+    pollers.push(
+      pollFiles(
+        [opts.tokenFile],
+        pollMs,
+        ([text]) => {
+          const tokens = parseTokens(text.toString('utf8'));
+          if (tokens.length === 0) {
+            logger.error('token file holds no tokens; keeping the previous tokens', { token_file: opts.tokenFile });
+            return;
+          }
+          a.set(tokens);
+          logger.info('tokens reloaded', { token_file: opts.tokenFile, tokens: tokens.length });
+        },
+        (e) => logger.warn('cannot read the token file; keeping the previous tokens', { error: e.message }),
+        [readFileSync(opts.tokenFile)],
+      ),
+    );
+  } else if (opts.tokenFile) {
+    throw new Error('--token-file is only used with --authentication=token');
+  }
+
+  const hooks: BuiltinHooks = {
+    print: (message, location) => logger.info('print', { message, location: location ? `${location.file}:${location.row}` : undefined }),
+  };
+  if (opts.allowNet && opts.allowNet.length > 0) {
+    const { createHttpSendHook } = await import('../runtime/http-send.js');
+    const sender = createHttpSendHook({ allowedHosts: opts.allowNet });
+    hooks.httpSend = sender.hook;
+    hooks.lookupIPAddr = sender.lookupIPAddr;
+    closers.push(() => sender.close());
+  }
+
+  const decisionSink = opts.decisionLogSink ?? sinkFor(opts.decisionLog);
+  const version = packageVersion();
+  const api = new Api(runtime, {
+    maxBodyBytes: opts.maxBodyBytes,
+    evalTimeoutMs: opts.evalTimeoutMs,
+    logger,
+    metrics,
+    decisionLog: decisionSink ? new DecisionLogger(decisionSink, { app: 'image-enforcer', version }) : undefined,
+    auth,
+    defaultDecision: splitPath(opts.defaultDecision ?? 'system/main'),
+    imageReviewPaths: (opts.imageReviewPaths ?? ['io/k8s/image_policy']).map(splitPath),
+    hooks,
+    version,
+  });
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => void api.handle(req, res);
+  let server: Server;
+  const tls = Boolean(opts.tlsCertFile || opts.tlsPrivateKeyFile);
+  if (tls) {
+    if (!opts.tlsCertFile || !opts.tlsPrivateKeyFile) throw new Error('HTTPS needs both --tls-cert-file and --tls-private-key-file');
+    const material = loadTlsMaterial(opts.tlsCertFile, opts.tlsPrivateKeyFile);
+    const s = createHttpsServer({ cert: material.cert, key: material.key, minVersion: MIN_TLS_VERSION }, onRequest);
+    pollers.push(watchCertificates(s, opts.tlsCertFile, opts.tlsPrivateKeyFile, material, pollMs, logger, metrics));
+    server = s;
+  } else {
+    server = createHttpServer(onRequest);
+  }
+  // A client that declares a body over the limit with `Expect: 100-continue` gets 413 before
+  // it sends anything (curl does this for large uploads).
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (declaredTooLarge(req, opts.maxBodyBytes)) res.setHeader('Connection', 'close');
+    else res.writeContinue();
+    void api.handle(req, res);
+  });
+  // Slow or stuck clients cannot hold connections forever.
+  server.headersTimeout = 30_000;
+  server.requestTimeout = Math.max(60_000, opts.evalTimeoutMs + 30_000);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (socket.writable && !socket.destroyed) {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    } else socket.destroy();
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException): void => {
+      reject(new Error(e.code === 'EADDRINUSE' ? `cannot listen on ${opts.addr}: the address is already in use` : `cannot listen on ${opts.addr}: ${e.message}`));
+    };
+    server.once('error', onError);
+    server.listen({ host, port }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (e) => logger.error('server error', { error: e.message }));
+
+  const address = server.address() as AddressInfo;
+  const shownHost = !host || host === '0.0.0.0' || host === '::' ? 'localhost' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `${tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      api.closing = true;
+      for (const p of pollers) p.stop();
+      const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Idle keep-alive connections are closed now; busy ones finish their request first and
+      // are closed after answering (the answer carries Connection: close).
+      server.closeIdleConnections();
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      const hard = setTimeout(() => server.closeAllConnections(), opts.shutdownTimeoutMs ?? 10_000);
+      hard.unref();
+      try {
+        await done;
+      } finally {
+        clearInterval(sweep);
+        clearTimeout(hard);
+        for (const c of closers) await c();
+      }
+    })();
+    return closing;
+  };
+
+  return {
+    url,
+    port: address.port,
+    server,
+    metrics,
+    logger,
+    checkFiles: async () => {
+      await Promise.all(pollers.map((p) => p.check()));
+    },
+    close,
+  };
+}
+
+/**
+ * Runs the server until SIGTERM or SIGINT, then shuts down gracefully and resolves.
+ * With `syncConfig`, the layer sync runs in the same process and writes through this server.
+ */
+export async function runServer(runtime: Runtime, opts: ServerOptions): Promise<void> {
+  const handle = await createServer(runtime, { ...opts, processMetrics: opts.processMetrics ?? true });
+  const { logger } = handle;
+  const onReload = (ev: ReloadEvent): void => {
+    if (ev.ok) {
+      handle.metrics.policyUpdates.inc({ operation: 'reload', outcome: 'ok' });
+      logger.info('policies and data reloaded', { generation: runtime.generation });
+    } else {
+      handle.metrics.policyUpdates.inc({ operation: 'reload', outcome: 'rejected' });
+      logger.error('reload failed; still serving the last good policies and data', { error: ev.error?.message });
+    }
+  };
+  runtime.on('reload', onReload);
+  logger.info('server started', {
+    addr: opts.addr,
+    url: handle.url,
+    tls: Boolean(opts.tlsCertFile),
+    authentication: opts.authentication,
+    decision_log: opts.decisionLog,
+    max_body_bytes: opts.maxBodyBytes,
+    eval_timeout_ms: opts.evalTimeoutMs,
+    modules: runtime.modules().length,
+  });
+
+  const stopSync = opts.syncConfig ? await startSync(opts.syncConfig, handle, opts, logger) : undefined;
+
+  const signal = await new Promise<string>((resolve) => {
+    const on = (sig: NodeJS.Signals): void => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+      resolve(sig);
+    };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
+  });
+  logger.info('shutting down: finishing requests in flight', { signal });
+  await stopSync?.();
+  await handle.close();
+  runtime.off('reload', onReload);
+  logger.info('server stopped');
+}
+
+/** Starts the layer sync (src/sync) against this server's Data API; returns its stop function. */
+async function startSync(configFile: string, handle: ServerHandle, opts: ServerOptions, logger: JsonLogger): Promise<() => Promise<void>> {
+  const sync = await import('../sync/index.js');
+  const options = sync.parseSyncFlags(['--config', configFile], process.env);
+  options.opaUrl = `${handle.url.replace('//localhost:', '//127.0.0.1:')}/v1`;
+  if (opts.authentication === 'token' && opts.tokenFile) {
+    const token = TokenAuthenticator.fromFile(opts.tokenFile).anyToken();
+    options.opaHeaders = { ...options.opaHeaders, Authorization: `Bearer ${token}` };
+  }
+  const abort = new AbortController();
+  const running = sync.runSync(options, abort.signal).catch((e: unknown) => {
+    if (!abort.signal.aborted) logger.error('layer sync stopped', { error: (e as Error).message });
+  });
+  logger.info('layer sync started', { config: configFile, opa_url: options.opaUrl });
+  return async () => {
+    abort.abort();
+    await running;
+  };
+}
