@@ -235,17 +235,18 @@ export class Syncer {
     if (!scanner || img.layers.length === 0) return;
     const need = (): string[] => img.layers.map((l) => l.digest).filter((d) => !this.fresh(d) && !this.state.unsupported.has(d));
     let want = need();
-    if (want.length === 0) return;
-    // Another tag may be scanning the same layers right now: wait for it instead of indexing twice.
-    const waits = want.map((d) => this.inflight.get(d)).filter((p): p is Promise<void> => p !== undefined);
-    if (waits.length > 0) {
+    // Another tag may be scanning some of these layers right now: wait for it instead of indexing
+    // twice, and re-check until none of ours is in flight (claiming below happens without an await).
+    for (;;) {
+      if (want.length === 0) return;
+      const waits = want.map((d) => this.inflight.get(d)).filter((p): p is Promise<void> => p !== undefined);
+      if (waits.length === 0) break;
       await Promise.allSettled(waits);
       want = need();
-      if (want.length === 0) return;
     }
     let release!: () => void;
     const mine = new Promise<void>((r) => (release = r));
-    const claimed = want.filter((d) => !this.inflight.has(d));
+    const claimed = [...want];
     for (const d of claimed) this.inflight.set(d, mine);
     try {
       try {

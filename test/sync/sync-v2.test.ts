@@ -170,3 +170,35 @@ test("more platforms: linux/arm64 added to the configuration", { skip }, async (
   assert.deepEqual(Object.keys(m.platforms).sort(), ["linux/amd64", "linux/arm64"]);
   for (const p of Object.values(m.platforms)) for (const l of p.layers) assert.ok(data.get(["clair", "layers", l.digest]));
 });
+
+test("tag listing: all tags from the real registry; Link pagination followed when a registry pages", { skip }, async () => {
+  const { RegistryClient } = await import("../../src/sync/registry.js");
+  const { NodeTransport } = await import("../../src/sync/http.js");
+  const all = ["p1", "p2", "p3", "p4", "p5"];
+  for (const t of all) await pushImage(reg.url, "page/test", t, [makeLayer({ page: t })]);
+  const transport = new NodeTransport();
+  try {
+    const c = new RegistryClient({ url: proxy.url, transport });
+    // Debian's registry 2.8.2 ignores ?n= and returns every tag in one unsorted page.
+    assert.deepEqual((await c.listTags("page/test", undefined, 2)).sort(), all);
+    // A registry that pages (as the spec allows): relative Link URLs, `last` excluded.
+    proxy.override = (r) => {
+      const m = /^\/v2\/page\/test\/tags\/list\?(.*)$/.exec(r.path);
+      if (!m) return undefined;
+      const q = new URLSearchParams(m[1]);
+      const n = Number(q.get("n") ?? 100);
+      const last = q.get("last");
+      const start = last ? all.indexOf(last) + 1 : 0;
+      const page = all.slice(start, start + n);
+      const headers: Record<string, string> = {};
+      if (start + n < all.length) headers["link"] = `</v2/page/test/tags/list?last=${page[page.length - 1]}&n=${n}>; rel="next"`;
+      return { status: 200, headers, body: JSON.stringify({ name: "page/test", tags: page }) };
+    };
+    proxy.requests = [];
+    assert.deepEqual(await c.listTags("page/test", undefined, 2), all);
+    assert.equal(proxy.count("GET", /\/v2\/page\/test\/tags\/list/), 3);
+  } finally {
+    proxy.override = undefined;
+    transport.close();
+  }
+});
