@@ -2,7 +2,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as http from "node:http";
@@ -325,4 +325,18 @@ test("metrics are registered on the registry passed in", async () => {
   assert.match(text, /image_enforcer_sync_layers_indexed_total\{registry="docker.io"\} 3/);
   assert.match(text, /image_enforcer_sync_errors_total\{component="scanner"\} 1/);
   assert.match(text, /image_enforcer_sync_last_success_timestamp_seconds 5/);
+});
+
+test("the documented example config parses", () => {
+  // The compiled test runs from dist/ (or a helper's build dir): walk up to the source tree.
+  let dir = new URL(".", import.meta.url).pathname;
+  while (!existsSync(join(dir, "test/fixtures/sync/config.yaml")) && dir !== "/") dir = join(dir, "..");
+  const o = parseSyncFlags(["--config", join(dir, "test/fixtures/sync/config.yaml")], { DOCKER_USER: "u", DOCKER_PASSWORD: "p", CLAIR_PSK: "c2Vj" });
+  assert.equal(o.reportMaxAgeMs, 12 * 3600_000);
+  assert.equal(o.imagesRoot, "/data/docker/images");
+  assert.equal(o.clair?.version, "v4");
+  assert.equal(o.registries.length, 2);
+  assert.deepEqual(o.registries[0]!.platforms.map((p) => `${p.os}/${p.architecture}`), ["linux/amd64", "linux/arm64"]);
+  assert.equal(o.registries[1]!.scannerUrl, "http://registry.registry.svc:5000");
+  assert.equal(o.registries[1]!.insecure, true);
 });
