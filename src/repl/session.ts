@@ -15,6 +15,7 @@ import type * as A from '../rego/ast.js';
 import type { CompiledPolicy } from '../rego/compiled.js';
 import { compile } from '../rego/compiler.js';
 import { RegoError, RegoErrors, HaltError } from '../rego/errors.js';
+import { LoadErrors } from '../loader/errors.js';
 import { formatModule } from '../rego/format.js';
 import { prepareQuery, type PreparedQuery } from '../rego/index.js';
 import { parseStatements, parseTerm, refToString, type Statement } from '../rego/parser.js';
@@ -129,7 +130,7 @@ export class ReplSession {
   /** One line describing a reload of the runtime's files (`-w`). */
   reloadMessage(ev: ReloadEvent): string {
     if (ev.ok) return '# reloaded files\n';
-    return `# reload error: ${describeError(ev.error)} (keeping the previous policies and data)\n`;
+    return `# reload error (keeping the previous policies and data): ${describeError(ev.error)}\n`;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -459,7 +460,7 @@ function parseCommand(line: string): { op: string; args: string[] } | undefined 
   const op = fields[0].toLowerCase();
   if (!COMMANDS.has(op)) return undefined;
   // `dump = 1` or `help[x]`-like lines are Rego, not commands with odd arguments.
-  if (fields.length > 1 && /^(:?=|==|!=|\[|\(|\.|\+|-|\*|\/|<|>|\||&)/.test(fields[1])) return undefined;
+  if (fields.length > 1 && /^(:?=|!=|\[|\(|\+|<|>|\||&)/.test(fields[1])) return undefined;
   return { op, args: fields.slice(1) };
 }
 
@@ -540,6 +541,7 @@ function offsetOf(text: string, loc: A.Location | undefined): number | undefined
 
 function regoErrorsOf(e: unknown): RegoError[] | undefined {
   if (e instanceof RegoErrors) return e.errors;
+  if (e instanceof LoadErrors && e.errors.every((x) => x instanceof RegoError)) return e.errors as RegoError[];
   if (e instanceof RegoError) return [e];
   if (e instanceof HaltError) return [e.inner];
   return undefined;
@@ -550,6 +552,10 @@ export function describeError(e: unknown): string {
   const rego = regoErrorsOf(e);
   if (rego) return formatRegoErrors(rego);
   if (e instanceof ShellError) return e.message;
+  if (e instanceof LoadErrors) {
+    const lines = e.errors.map((x) => (x instanceof RegoError ? formatRegoErrors([x]).replace(/^1 error occurred: /, '') : x.message));
+    return lines.length === 1 ? `1 error occurred: ${lines[0]}` : `${lines.length} errors occurred:\n${lines.join('\n')}`;
+  }
   if (e instanceof Error) return e.message;
   return String(e);
 }
