@@ -76,7 +76,10 @@ export class RObject {
     const out: Array<[Value, Value]> = [];
     for (const e of this.prim.values()) out.push(e);
     if (this.comp) for (const e of this.comp.values()) out.push(e);
-    if (out.length > 1) out.sort((a, b) => compare(a[0], b[0]));
+    if (out.length > 1) {
+      if (!this.comp && out.every((e) => typeof e[0] === 'string')) out.sort((a, b) => compareStrings(a[0] as string, b[0] as string));
+      else out.sort((a, b) => compare(a[0], b[0]));
+    }
     this.sorted = out;
     return out;
   }
@@ -146,7 +149,7 @@ export class RSet {
     if (this.sorted) return this.sorted;
     const out: Value[] = [...this.prim.values()];
     if (this.comp) for (const v of this.comp.values()) out.push(v);
-    if (out.length > 1) out.sort(compare);
+    if (out.length > 1) sortValues(out, !this.comp);
     this.sorted = out;
     return out;
   }
@@ -161,6 +164,22 @@ export class RSet {
     this.forEachUnordered((v) => s.add(v));
     return s;
   }
+}
+
+/** Sorts in OPA's order, with fast paths for the common all-strings and all-numbers cases. */
+function sortValues(out: Value[], scalarsOnly: boolean): void {
+  if (scalarsOnly) {
+    const t = typeof out[0];
+    if (t === 'string' && out.every((v) => typeof v === 'string')) {
+      out.sort((a, b) => compareStrings(a as string, b as string));
+      return;
+    }
+    if (t === 'number' && out.every((v) => typeof v === 'number')) {
+      out.sort((a, b) => (a as number) - (b as number));
+      return;
+    }
+  }
+  out.sort(compare);
 }
 
 // ---------------------------------------------------------------------------------------------
