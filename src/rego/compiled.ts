@@ -102,6 +102,8 @@ export class RuleNode {
   hasRules = false;
   /** Rule index on input equality, built when a node has many rules (see indexer in compiler). */
   index?: RuleIndex;
+  /** Whether lookups by one key can evaluate rules with the key bound (decided on first use). */
+  keyed?: boolean;
 
   constructor(path: string[]) {
     this.path = path;

@@ -9,7 +9,7 @@ import { checkOperands, type BuiltinContext, type BuiltinHooks } from './builtin
 import type { CCall, CExpr, CRule, CTerm, CWith, CompiledPolicy, CRef } from './compiled.js';
 import { RuleNode } from './compiled.js';
 import { BuiltinError, HaltError, RegoError } from './errors.js';
-import { RObject, RSet, equal, toRegoString, type Value } from './value.js';
+import { RObject, RSet, canonicalKey, equal, toRegoString, type Value } from './value.js';
 
 type Frame = Array<Value | undefined>;
 type K = () => boolean;
@@ -23,6 +23,8 @@ interface Ctx {
   shadow?: Set<string>;
   fns?: Map<string, { call?: CCall; value?: Value }>;
   cache: Map<RuleNode, Value | typeof UNDEFINED>;
+  /** Values of partial sets/objects computed for single keys. */
+  keyCache?: Map<RuleNode, Map<unknown, Value | typeof UNDEFINED>>;
   /** Rule nodes being evaluated for a key only (partial sets/objects), keyed by node. */
 }
 
@@ -323,6 +325,13 @@ export class Evaluator {
         }
         if (node.rules.length > 0 || node.defaultRule) {
           if (node.isFunction) return undefined;
+          if (i < path.length && this.keyedLookup(node)) {
+            const key = this.singleKey(path[i], f);
+            if (key === MULTI) return MULTI;
+            v = this.ruleValueAt(node, key);
+            i++;
+            break;
+          }
           v = this.ruleValue(node);
           break;
         }
@@ -530,6 +539,15 @@ export class Evaluator {
       if (node.rules.length > 0 || node.defaultRule) {
         if (node.isFunction) return false;
         // Partial sets/objects looked up by a ground key evaluate only what that key needs.
+        if (i < path.length && this.keyedLookup(node)) {
+          const p = path[i];
+          const key = p.t === 'const' ? p.v : p.t === 'var' ? f[p.slot] : undefined;
+          if (key !== undefined) {
+            const v = this.ruleValueAt(node, key);
+            if (v === undefined) return false;
+            return this.walkValue(v, path, i + 1, f, k);
+          }
+        }
         const v = this.ruleValue(node);
         if (v === undefined) return false;
         return this.walkValue(v, path, i, f, k);
@@ -610,6 +628,85 @@ export class Evaluator {
     const v = this.computeRuleValue(node);
     this.ctx.cache.set(node, v === undefined ? UNDEFINED : v);
     return v;
+  }
+
+  /**
+   * Whether `node[key]` can be computed by evaluating the rules with their head key bound to
+   * `key` (OPA does the same), instead of computing every key: partial sets and objects whose
+   * head key is a pattern (var, constant, or array/object of those), when the whole document
+   * is not already cached.
+   */
+  private keyedLookup(node: RuleNode): boolean {
+    const kind = node.kind;
+    if (kind !== 'multi' && kind !== 'object') return false;
+    if (this.ctx.cache.has(node)) return false;
+    let ok = node.keyed;
+    if (ok === undefined) {
+      ok = node.rules.every((r) => {
+        if (r.else) return false;
+        const head = kind === 'multi' ? (r.dyn.length ? r.dyn[0] : r.key!) : r.dyn[0];
+        return head !== undefined && isPattern(head);
+      });
+      node.keyed = ok;
+    }
+    return ok;
+  }
+
+  /** The value of `node[key]` for a partial set or object, evaluating only rules that can produce it. */
+  private ruleValueAt(node: RuleNode, key: Value): Value | undefined {
+    let byKey = this.ctx.keyCache?.get(node);
+    if (!byKey) {
+      this.ctx.keyCache ??= new Map();
+      byKey = new Map();
+      this.ctx.keyCache.set(node, byKey);
+    }
+    const ck = isCompositeValue(key) ? canonicalKey(key) : key;
+    const cached = byKey.get(ck);
+    if (cached !== undefined) return cached === UNDEFINED ? undefined : cached;
+    const v = this.computeRuleValueAt(node, key);
+    byKey.set(ck, v === undefined ? UNDEFINED : v);
+    return v;
+  }
+
+  private computeRuleValueAt(node: RuleNode, key: Value): Value | undefined {
+    const rules = this.candidateRules(node);
+    if (node.kind === 'multi' && rules.every((r) => r.dyn.length === 0)) {
+      // Set membership: one solution is enough.
+      for (const rule of rules) {
+        const f: Frame = new Array(rule.nslots);
+        const found = this.unifyValue(rule.key!, key, f, () => this.evalBody(rule.body, 0, f, () => true));
+        if (found) return key;
+      }
+      return undefined;
+    }
+    // Objects (and multi-value rules with ref heads): collect what lives under `key`.
+    let single: Value | undefined;
+    let nested: RObject | undefined;
+    for (const rule of rules) {
+      const f: Frame = new Array(rule.nslots);
+      const rest = rule.dyn.slice(1);
+      this.unifyValue(rule.dyn[0], key, f, () =>
+        this.evalBody(rule.body, 0, f, () =>
+          this.evalItems(rest, 0, f, [], (keys) =>
+            this.evalTerm(node.kind === 'multi' ? rule.key! : rule.value, f, (v) => {
+              if (node.kind === 'multi') {
+                if (keys.length === 0) {
+                  const s = single instanceof RSet ? single : new RSet();
+                  s.add(v);
+                  single = s;
+                } else insertSetPath((nested ??= new RObject()), keys, v, rule.loc);
+              } else if (keys.length === 0) {
+                if (single !== undefined && !equal(single, v)) throw new RegoError('eval_conflict_error', 'object keys must be unique', rule.loc);
+                single = v;
+              } else insertPath((nested ??= new RObject()), keys, v, rule.loc);
+              return false;
+            }),
+          ),
+        ),
+      );
+    }
+    if (single !== undefined && nested !== undefined) throw new RegoError('eval_conflict_error', 'object keys must be unique', node.rules[0]?.loc);
+    return single ?? nested;
   }
 
   private candidateRules(node: RuleNode): CRule[] {
@@ -828,6 +925,25 @@ export { UndefinedWith };
 
 // ---------------------------------------------------------------------------------------------
 // Value helpers
+
+function isCompositeValue(v: Value): boolean {
+  return typeof v === 'object' && v !== null;
+}
+
+/** Terms that unification can match against a value without evaluating anything. */
+function isPattern(t: CTerm): boolean {
+  switch (t.t) {
+    case 'const':
+    case 'var':
+      return true;
+    case 'array':
+      return t.items.every(isPattern);
+    case 'object':
+      return t.items.every(([k, v]) => k.t === 'const' && isPattern(v));
+    default:
+      return false;
+  }
+}
 
 export function lookup(v: Value, key: Value): Value | undefined {
   if (Array.isArray(v)) {
