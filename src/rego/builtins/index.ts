@@ -22,6 +22,7 @@ import './uuid.js';
 import './misc.js';
 import './http.js';
 import './schema.js';
+import './bits.js';
 
 export { getBuiltin, allBuiltins, checkOperands, registerBuiltins } from './registry.js';
 export type { BuiltinDef, BuiltinContext, BuiltinHooks, TypeSpec } from './registry.js';
