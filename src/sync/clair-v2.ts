@@ -45,7 +45,9 @@ export class ClairV2Scanner implements Scanner {
       );
     } catch (e) {
       if (e instanceof NetworkError) {
-        throw new SyncError("scanner", `Clair ${redactUrl(this.base)} unreachable: ${e.message}`, "check --clair-url and that Clair is running; unscanned layers are retried on the next cycle");
+        const se = new SyncError("scanner", `Clair ${redactUrl(this.base)} unreachable: ${e.message}`, "check --clair-url and that Clair is running; unscanned layers are retried on the next cycle");
+        se.faultKey = "scanner-host";
+        throw se;
       }
       throw e;
     }
@@ -72,6 +74,20 @@ export class ClairV2Scanner implements Scanner {
 
   async scan(target: ScanTarget, want: Set<string>, known: (d: string) => boolean, signal?: AbortSignal): Promise<ScanResult> {
     const out: ScanResult = { reports: new Map(), indexCalls: 0, errors: [] };
+    const lost = await this.chain(target, want, known, out, signal);
+    if (lost) {
+      // Clair refused a child because it does not know its parent (400): the parent's report in the
+      // data outlived Clair's copy (e.g. Clair's database was reset). Walk the chain once more from
+      // the base, re-reading every layer and re-indexing the ones Clair lost.
+      out.errors = [];
+      const all = new Set(target.layers.map((l) => l.digest));
+      await this.chain(target, all, () => true, out, signal);
+    }
+    return out;
+  }
+
+  /** Index/read layers base first; returns true when a child failed because Clair lost its parent. */
+  private async chain(target: ScanTarget, want: Set<string>, known: (d: string) => boolean, out: ScanResult, signal?: AbortSignal): Promise<boolean> {
     let parent: string | undefined;
     for (const layer of target.layers) {
       const name = layer.digest;
@@ -81,7 +97,7 @@ export class ClairV2Scanner implements Scanner {
       }
       try {
         let rep: ClairLayer | null = null;
-        if (known(name)) rep = await this.report(name, signal); // stale report: refresh without re-indexing
+        if (known(name)) rep = await this.report(name, signal); // reported before: re-read without re-indexing
         if (rep === null) {
           await this.index(name, layer.url, target.headers, parent, signal);
           out.indexCalls++;
@@ -92,13 +108,17 @@ export class ClairV2Scanner implements Scanner {
       } catch (e) {
         out.errors.push(e as Error);
         if (e instanceof SyncError && !e.retryable) (out.unsupported ??= []).push(name);
+        if (e instanceof SyncError && /HTTP 400/.test(e.message) && parent !== undefined && !want.has(parent)) {
+          (out.refresh ??= []).push(parent);
+          return true;
+        }
         // Children name this layer as their parent: without it Clair would refuse them or index
         // them without the parent's features, so stop this image's chain here.
-        break;
+        return false;
       }
       parent = name;
     }
-    return out;
+    return false;
   }
 }
 

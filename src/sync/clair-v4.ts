@@ -77,7 +77,9 @@ export class ClairV4Scanner implements Scanner {
       );
     } catch (e) {
       if (e instanceof NetworkError) {
-        throw new SyncError("scanner", `Clair ${redactUrl(this.base)} unreachable: ${e.message}`, "check --clair-url and that Clair is running; unscanned layers are retried on the next cycle");
+        const se = new SyncError("scanner", `Clair ${redactUrl(this.base)} unreachable: ${e.message}`, "check --clair-url and that Clair is running; unscanned layers are retried on the next cycle");
+        se.faultKey = "scanner-host";
+        throw se;
       }
       throw e;
     }

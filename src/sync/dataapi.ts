@@ -43,7 +43,9 @@ export class DataApi {
       return await requestWithRetry(this.opts.transport, { method, url, headers, body, timeoutMs: this.opts.timeoutMs, maxBodyBytes: 256 << 20 }, this.retry, signal);
     } catch (e) {
       if (e instanceof NetworkError) {
-        throw new SyncError("data-api", `Data API ${redactUrl(this.base)} unreachable: ${e.message}`, "check --opa-url and that the policy server is running; writes are retried on the next cycle");
+        const se = new SyncError("data-api", `Data API ${redactUrl(this.base)} unreachable: ${e.message}`, "check --opa-url and that the policy server is running; writes are retried on the next cycle");
+        se.faultKey = "data-api-host";
+        throw se;
       }
       throw e;
     }

@@ -4,6 +4,9 @@ export type Component = "registry" | "scanner" | "data-api" | "config" | "sync";
 
 /** An error a user can act on: which component failed, what happened, what to do about it. */
 export class SyncError extends Error {
+  /** When set, failures are grouped (logged once) under this key instead of the caller's, e.g. one
+   * key per unreachable host rather than one per tag. */
+  faultKey?: string;
   constructor(
     readonly component: Component,
     message: string,
@@ -84,7 +87,10 @@ export class FaultLog {
 
   fail(key: string, err: unknown, fields: Record<string, unknown> = {}): void {
     const e = toSyncError(err);
-    const sig = `${e.component}:${e.message}`;
+    key = e.faultKey ?? key;
+    // The kind of failure, not its details: a Data API refusing every write is one failure even
+    // though each write names a different path.
+    const sig = `${e.component}|${e.hint}|${/HTTP \d{3}/.exec(e.message)?.[0] ?? ""}`;
     if (this.active.get(key) === sig) return;
     this.active.set(key, sig);
     this.logger.log("error", e.message, { ...fields, component: e.component, key, hint: e.hint, retryable: e.retryable });

@@ -126,11 +126,13 @@ export class RegistryClient {
         );
       } catch (e) {
         if (e instanceof NetworkError) {
-          throw new SyncError(
+          const se = new SyncError(
             "registry",
             `registry ${this.host} unreachable: ${e.message}`,
             "check that the registry URL is right and the registry is up; the sync keeps the last good data and retries",
           );
+          se.faultKey = `registry-host:${this.host}`;
+          throw se;
         }
         throw e;
       }

@@ -66,6 +66,9 @@ export interface ScanResult {
   errors: Error[];
   /** Layers the scanner refused for good (e.g. Clair v2 422): not retried by this process. */
   unsupported?: string[];
+  /** Reported layers the scanner turned out not to know any more (e.g. Clair's database was reset):
+   * re-check them (and re-index if needed) on the next attempt. */
+  refresh?: string[];
 }
 
 export interface Scanner {

@@ -87,6 +87,8 @@ class SyncState {
   layers = new Map<string, number>();
   /** Layers whose absence from the data was confirmed by a GET (no need to ask again). */
   layersMissing = new Set<string>();
+  /** Layers whose report must be re-read (Clair lost them: a child's parent was unknown). */
+  forceRefresh = new Set<string>();
   /** Layers the scanner refused permanently (Clair v2 422). */
   unsupported = new Set<string>();
   /** tag key → digest that could not be resolved for our platforms (not retried until it changes). */
@@ -191,7 +193,13 @@ export class Syncer {
     this.faults.fail(key, e, where);
   }
 
+  private okData(key: string): void {
+    this.faults.ok(key);
+    this.faults.ok("data-api-host");
+  }
+
   private fresh(digest: string): boolean {
+    if (this.state.forceRefresh.has(digest)) return false;
     const at = this.state.layers.get(digest);
     if (at === undefined) return false;
     return this.opts.reportMaxAgeMs <= 0 || Date.now() - at < this.opts.reportMaxAgeMs;
@@ -210,7 +218,7 @@ export class Syncer {
         if (st && key === imageKey(st.registry, st.repository, st.tag) && !this.state.images.has(key)) this.state.images.set(key, st);
       }
       this.state.imagesLoaded = true;
-      this.faults.ok("data-api:load");
+      this.okData("data-api:load");
     } catch (e) {
       this.fail(e, {}, "data-api:load");
     }
@@ -251,7 +259,7 @@ export class Syncer {
     try {
       try {
         for (const d of want) await this.checkLayer(d, signal);
-        this.faults.ok("data-api:read");
+        this.okData("data-api:read");
       } catch (e) {
         this.fail(e, where, "data-api:read");
         return;
@@ -280,8 +288,9 @@ export class Syncer {
           await this.data.put([...rootSegments(this.opts.clairRoot), digest], doc satisfies LayerDoc, signal);
           this.state.layers.set(digest, Date.parse(doc.FetchedAt));
           this.state.layersMissing.delete(digest);
+          this.state.forceRefresh.delete(digest);
           this.report.layerReportsWritten++;
-          this.faults.ok("data-api:write");
+          this.okData("data-api:write");
         } catch (e) {
           // Indexed but not stored: mark as known-but-stale so the next try only re-reads the report.
           if (!this.state.layers.has(digest)) this.state.layers.set(digest, 0);
@@ -289,7 +298,11 @@ export class Syncer {
         }
       }
       for (const d of res.unsupported ?? []) this.state.unsupported.add(d);
-      if (res.errors.length === 0) this.faults.ok("scanner");
+      for (const d of res.refresh ?? []) this.state.forceRefresh.add(d);
+      if (res.errors.length === 0) {
+        this.faults.ok("scanner");
+        this.faults.ok("scanner-host");
+      }
       for (const e of res.errors) this.fail(e, where, "scanner");
     } finally {
       for (const d of claimed) this.inflight.delete(d);
@@ -355,7 +368,7 @@ export class Syncer {
         };
         try {
           await this.writeImage(ctx, repo, tag, doc, prev?.digest, signal);
-          this.faults.ok("data-api:write");
+          this.okData("data-api:write");
         } catch (e) {
           this.fail(e, where, "data-api:write");
           return;
@@ -386,6 +399,7 @@ export class Syncer {
     try {
       tags = await ctx.client.listTags(repo, signal);
       this.faults.ok(listKey);
+      this.faults.ok(`registry-host:${ctx.client.host}`);
     } catch (e) {
       this.fail(e, { registry: domain, repository: repo }, listKey);
       return false;

@@ -70,6 +70,9 @@ test("registry stopped mid-sync: errors reported, data intact, recovers when it 
   assert.ok(r.errors.length > 0);
   assert.ok(r.errors.every((e) => e.component === "registry"), JSON.stringify(r.errors));
   assert.ok(r.errors.some((e) => /unreachable/.test(e.message) && /retries/.test(e.hint)));
+  // Many tags and repositories failed, but it is one failure (the registry is gone): logged once.
+  assert.ok(r.errors.length > 1);
+  assert.equal(o.logger.records.filter((x) => x.level === "error").length, 1);
   assert.equal(data.count("DELETE"), deletes, "nothing deleted while the registry is down");
   for (const repo of REPOS) {
     const [org, name] = repo.split("/");
@@ -161,6 +164,22 @@ test("Clair 500s and malformed JSON: manifests still synced, earlier reports int
   r = await syncOnce(opts());
   assert.deepEqual(r.errors, []);
   assert.equal(r.layersIndexed, 1);
+});
+
+test("Clair lost a parent layer (database reset): the parent is re-indexed, then the child", { skip }, async () => {
+  await goodSync();
+  clair.indexed.clear(); // Clair's database was wiped; the reports in the policy data remain
+  const top = makeLayer({ after: "reset" });
+  await pushImage(reg.url, "f/three", "after-reset", [base, top]);
+  const posts = clair.posts.length;
+  const r = await syncOnce(opts());
+  assert.deepEqual(r.errors, []);
+  // The child was refused once (parent unknown), then the base re-indexed, then the child.
+  const after = clair.posts.slice(posts).map((p) => [p.Name, p.ParentName ?? null]);
+  assert.deepEqual(after.filter(([n]) => n === base.digest), [[base.digest, null]]);
+  assert.deepEqual(after.at(-1), [top.digest, base.digest]);
+  assert.ok(after.findIndex(([n]) => n === base.digest) < after.length - 1);
+  assert.ok(data.get(["clair", "layers", top.digest]));
 });
 
 test("Data API refusing writes: the loop keeps going, logs once, recovers", { skip }, async () => {

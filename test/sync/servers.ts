@@ -192,7 +192,7 @@ export class ClairV2Replay {
       const L = doc.Layer;
       if (!L || typeof L.Name !== "string" || typeof L.Path !== "string" || typeof L.Format !== "string") return this.err(res, 400, "failed to extract layer");
       if (L.Format !== "Docker") return this.err(res, 422, "worker: imageFormat is unsupported");
-      if (typeof L.ParentName === "string" && L.ParentName !== "" && !this.indexed.has(L.ParentName) && !this.aliases.has(L.ParentName)) {
+      if (typeof L.ParentName === "string" && L.ParentName !== "" && !this.indexed.has(L.ParentName)) {
         return this.err(res, 400, "worker: parent layer is unknown, it must be processed first");
       }
       const rec = { Name: L.Name, Path: L.Path, ParentName: typeof L.ParentName === "string" ? L.ParentName : undefined, Headers: L.Headers as Record<string, string> | undefined };
