@@ -105,6 +105,7 @@ export class RegistryAuth {
   private readonly tokens = new Map<string, CachedToken>();
   /** Our computed scope → the scope the registry actually asked for, when they differ. */
   private readonly aliases = new Map<string, string>();
+  private readonly pending = new Map<string, Promise<string>>();
   /** Token requests made (for tests and the benchmark). */
   tokenRequests = 0;
 
@@ -122,8 +123,13 @@ export class RegistryAuth {
     scope = this.aliases.get(scope) ?? scope;
     const cached = this.tokens.get(scope);
     if (cached && cached.expiresAt > this.now()) return `Bearer ${cached.value}`;
-    const tok = await this.fetchToken(scope, signal);
-    return `Bearer ${tok}`;
+    // Concurrent requests for one scope share a single token request.
+    let p = this.pending.get(scope);
+    if (!p) {
+      p = this.fetchToken(scope, signal).finally(() => this.pending.delete(scope));
+      this.pending.set(scope, p);
+    }
+    return `Bearer ${await p}`;
   }
 
   /** Learn from a 401's WWW-Authenticate header; returns false when retrying cannot help. */

@@ -202,3 +202,20 @@ test("tag listing: all tags from the real registry; Link pagination followed whe
     transport.close();
   }
 });
+
+test("a registry that sends no Docker-Content-Digest on HEAD: GET and compare the computed digest", { skip }, async () => {
+  await syncOnce(opts());
+  proxy.override = (r) => (r.method === "HEAD" && r.path.includes("/manifests/") ? { status: 200, headers: { "content-type": "application/vnd.docker.distribution.manifest.v2+json" }, body: "" } : undefined);
+  try {
+    proxy.requests = [];
+    const puts = data.count("PUT");
+    const r = await syncOnce(opts());
+    assert.equal(r.errors.length, 1); // missing/repo
+    assert.equal(r.imagesWritten, 0);
+    assert.equal(proxy.count("GET", /\/manifests\//), r.imagesUnchanged);
+    assert.ok(r.imagesUnchanged >= 4);
+    assert.equal(data.count("PUT"), puts);
+  } finally {
+    proxy.override = undefined;
+  }
+});

@@ -115,3 +115,16 @@ test("v4: a wrong PSK is reported with a hint and writes no reports", { skip }, 
   assert.deepEqual(r2.errors, []);
   assert.equal(r2.layersIndexed, 1);
 });
+
+test("v4: stale reports are re-read from the matcher without re-indexing", { skip }, async () => {
+  const posts = clair.indexPosts.length;
+  const gets = clair.reportGets;
+  const o = opts();
+  o.reportMaxAgeMs = 1;
+  await new Promise((r) => setTimeout(r, 5));
+  const r = await syncOnce(o);
+  assert.deepEqual(r.errors, []);
+  assert.equal(clair.indexPosts.length, posts);
+  assert.ok(clair.reportGets > gets);
+  assert.ok(r.layerReportsWritten > 0);
+});
