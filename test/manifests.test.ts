@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Command } from 'commander';
 import { parse, parseAllDocuments, parseDocument, isMap, isPair, isScalar, type Node as YamlNode } from 'yaml';
@@ -46,6 +47,20 @@ interface Kustomization {
   resources?: string[];
   configMapGenerator?: Array<{ name: string; files?: string[] }>;
   generatorOptions?: { disableNameSuffixHash?: boolean };
+  images?: Array<{ name: string; newName?: string; newTag?: string; digest?: string }>;
+}
+
+/** kustomize's `images` transformer for the containers of workload templates. */
+function setImages(o: K8sObject, images: NonNullable<Kustomization['images']>): void {
+  const spec = (o.spec as { template?: { spec?: { containers?: Array<{ image: string }>; initContainers?: Array<{ image: string }> } } } | undefined)?.template?.spec;
+  for (const c of [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])]) {
+    const m = /^(.*?)(?::([^:/@]+))?(?:@(.+))?$/.exec(c.image);
+    if (!m) continue;
+    const img = images.find((i) => i.name === m[1]);
+    if (!img) continue;
+    const name = img.newName ?? m[1];
+    c.image = img.digest ? `${name}@${img.digest}` : `${name}${img.newTag ?? m[2] ? `:${img.newTag ?? m[2]}` : ''}`;
+  }
 }
 
 /**
@@ -55,7 +70,7 @@ interface Kustomization {
  */
 function render(dir: string): K8sObject[] {
   const k = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')) as Kustomization & Obj;
-  const known = new Set(['apiVersion', 'kind', 'namespace', 'resources', 'configMapGenerator', 'generatorOptions']);
+  const known = new Set(['apiVersion', 'kind', 'namespace', 'resources', 'configMapGenerator', 'generatorOptions', 'images']);
   for (const key of Object.keys(k)) assert.ok(known.has(key), `kustomization field ${key} is not covered by the test renderer`);
   assert.equal(k.generatorOptions?.disableNameSuffixHash, true, 'the renderer does not compute name hashes');
   const out: K8sObject[] = [];
@@ -72,6 +87,7 @@ function render(dir: string): K8sObject[] {
     out.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: g.name }, data });
   }
   if (k.namespace) for (const o of out) if (!CLUSTER_SCOPED.has(o.kind)) o.metadata.namespace = k.namespace;
+  if (k.images) for (const o of out) setImages(o, k.images);
   return out;
 }
 
@@ -148,6 +164,24 @@ test('kubectl kustomize renders the folder like the test renderer (when kubectl 
   const theirs = byKey(fromKubectl);
   assert.deepEqual([...theirs.keys()].sort(), [...ours.keys()].sort());
   for (const [k, o] of theirs) assert.deepEqual(o, ours.get(k), k);
+});
+
+test('`kustomize edit set image` (an images entry) is honoured by the renderer, as by kubectl', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kustomize-'));
+  try {
+    cpSync(kdir, dir, { recursive: true });
+    const k = readFileSync(join(dir, 'kustomization.yaml'), 'utf8');
+    writeFileSync(join(dir, 'kustomization.yaml'), `${k}\nimages:\n  - name: image-enforcer\n    newName: registry.example.com/image-enforcer\n    newTag: "0.2.0"\n`);
+    const ours = render(dir).find((o) => o.kind === 'Deployment') as DeploymentObj;
+    assert.equal(ours.spec.template.spec.containers[0].image, 'registry.example.com/image-enforcer:0.2.0');
+    const r = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8' });
+    if (!r.error && r.status === 0) {
+      const theirs = parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject).find((o) => o.kind === 'Deployment');
+      assert.deepEqual(theirs, ours);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('namespace: everything lives in image-enforcer, which enforces the restricted pod security standard', () => {
