@@ -2,14 +2,15 @@
 //  - DataApiRecorder: an OPA-like v1 Data API (PUT/DELETE/GET /v1/data/...) that stores documents.
 //  - ClairV2Replay: Clair cannot run here, so this server answers Clair v2's documented API with
 //    exactly its paths, status codes and bodies (protocols.md §5.1), replaying the responses
-//    recorded from a real Clair v2 in ../shared/seed/data/clair/clair.json.
+//    recorded from a real Clair v2 in ../shared/seed/data/clair/clair.json (copied to
+//    test/fixtures/sync/clair-v2-recorded.json so the tests are self-contained).
 //  - ClairV4Fake: Clair v4's documented indexer/matcher API (protocols.md §5.2) with the documented
 //    report shapes, IndexReport states and status codes (201 for the vulnerability report GET).
 //  - TokenIssuer: a registry token service (distribution's token auth spec) signing ES256 JWTs
 //    with an x5c chain the real docker-registry verifies against its rootcertbundle.
 
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -139,9 +140,15 @@ export class DataApiRecorder {
 
 // ---------------- Clair v2 ----------------
 
-const CLAIR_JSON = "/work/shared/seed/data/clair/clair.json";
+/** The responses recorded from a real Clair v2 (copy of the seed's data/clair/clair.json). */
+function recordedClairPath(): string {
+  // The compiled test runs from dist/ (or a helper's build dir): walk up to the source tree.
+  let dir = new URL(".", import.meta.url).pathname;
+  while (dir !== "/" && !existsSync(join(dir, "test/fixtures/sync/clair-v2-recorded.json"))) dir = join(dir, "..");
+  return join(dir, "test/fixtures/sync/clair-v2-recorded.json");
+}
 
-export function loadRecordedClair(path = CLAIR_JSON): Record<string, { Layer: Record<string, unknown> }> {
+export function loadRecordedClair(path = recordedClairPath()): Record<string, { Layer: Record<string, unknown> }> {
   return (JSON.parse(readFileSync(path, "utf8")) as { layers: Record<string, { Layer: Record<string, unknown> }> }).layers;
 }
 

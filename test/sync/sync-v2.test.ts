@@ -1,5 +1,5 @@
 // Integration: the real docker-registry + a Clair v2 test server replaying the recorded responses of
-// a real Clair v2 (../shared/seed/data/clair/clair.json; Clair itself cannot run here) + an OPA-like
+// a real Clair v2 (a copy of ../shared/seed/data/clair/clair.json in test/fixtures/sync/clair-v2-recorded.json; Clair itself cannot run here) + an OPA-like
 // Data API recorder. Requests to the registry go through a counting proxy so the test can check
 // that a second sync with nothing changed makes no manifest GETs and no Clair index calls.
 
