@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Command } from 'commander';
@@ -16,6 +16,7 @@ import { Deployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { registerRunCommand } from '../src/cli/run.js';
 import { compilePolicies, prepareQuery } from '../src/rego/index.js';
+import { Runtime, type ReloadEvent } from '../src/runtime/runtime.js';
 import { fromJSON, toJSON } from '../src/rego/value.js';
 import { projectRoot } from './helpers/paths.js';
 
@@ -210,6 +211,38 @@ test('deployment: runs the server over TLS with token auth, reloading the Config
   assert.equal(vol('tls')?.secret?.secretName, 'image-enforcer-tls');
   assert.equal(vol('auth')?.secret?.secretName, 'image-enforcer-token');
   assert.deepEqual(Object.keys((find('ConfigMap') as K8sObject & { data: Obj }).data).sort(), ['default.rego', 'scan.rego']);
+});
+
+test('deployment: its policy flags load a ConfigMap volume (kubelet layout) and pick up an update', async () => {
+  // The kubelet mounts a ConfigMap as <file> -> ..data/<file>, ..data -> ..<timestamp>/, and
+  // updates it by writing a new ..<timestamp>/ and swapping the ..data link.
+  const ignore = container.args.find((a) => a.startsWith('--ignore='))?.slice('--ignore='.length);
+  assert.ok(ignore && container.args.includes('--watch'));
+  const dir = mkdtempSync(join(tmpdir(), 'configmap-'));
+  const files = readdirSync(join(kdir, 'policies'));
+  const version = (name: string, extra = '') => {
+    mkdirSync(join(dir, name));
+    for (const f of files) writeFileSync(join(dir, name, f), readFileSync(join(kdir, 'policies', f), 'utf8') + (f === 'default.rego' ? extra : ''));
+  };
+  version('..2026_01_01');
+  symlinkSync('..2026_01_01', join(dir, '..data'));
+  for (const f of files) symlinkSync(join('..data', f), join(dir, f));
+  const rt = await Runtime.start({ paths: [dir], ignore: [ignore], watch: true });
+  try {
+    assert.deepEqual(rt.modules().map((m) => basename(m.id)).sort(), files.sort());
+    assert.equal(rt.prepare('data.io.k8s.image_policy.extra').evalValue({}), undefined);
+    const reloaded = new Promise<ReloadEvent>((resolve) => rt.once('reload', resolve));
+    version('..2026_01_02', '\nextra := 42\n');
+    symlinkSync('..2026_01_02', join(dir, '..data_tmp'));
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+    rmSync(join(dir, '..2026_01_01'), { recursive: true });
+    const ev = await reloaded;
+    assert.equal(ev.ok, true, ev.error?.message);
+    assert.equal(rt.prepare('data.io.k8s.image_policy.extra').evalValue({}), 42);
+  } finally {
+    rt.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('deployment: every flag it passes is a flag of `image-enforcer run`', () => {
