@@ -11,7 +11,7 @@ import { ClairV2Scanner } from "./clair-v2.js";
 import { ClairV4Scanner } from "./clair-v4.js";
 import { NodeTransport, sleep, type Transport } from "./http.js";
 import { FaultLog, JsonLogger, SyncError, toSyncError, type Logger } from "./log.js";
-import type { Descriptor, Platform } from "./manifest.js";
+import { formatPlatform, type Descriptor, type Platform } from "./manifest.js";
 import { noopMetrics, type SyncMetrics } from "./metrics.js";
 import type { RegistryConfig, SyncOptions } from "./options.js";
 import { noProgress, TtyProgress, type Progress } from "./progress.js";
@@ -35,12 +35,16 @@ export interface ImageDoc extends PlatformImageDoc {
   registry: string;
   repository: string;
   tag: string;
-  /** Digest the tag points at (an index or a manifest); `digest` above is the same for single-platform
-   * images and the top-level digest too, so `digest` always identifies what the tag names. */
+  // `digest` (inherited) is what the tag points at: the index for a multi-platform image, else the
+  // manifest. Per-platform manifest digests are under `platforms`.
+  /** Media type of what the tag points at. */
   mediaType: string;
   /** Platform the top-level config/layers belong to ("" for single-platform images). */
   platform: string;
   platforms: Record<string, PlatformImageDoc>;
+  /** The configured platforms this was resolved for ("linux/amd64,linux/arm64"): a configuration
+   * change re-resolves the tag even when its digest did not change. */
+  resolvedFor: string;
   syncedAt: string;
 }
 
@@ -76,6 +80,7 @@ interface ImageState {
   repository: string;
   tag: string;
   digest: string;
+  resolvedFor: string;
   images: Array<{ digest: string; layers: Array<{ digest: string; mediaType?: string }> }>;
 }
 
@@ -313,7 +318,7 @@ export class Syncer {
   private async writeImage(ctx: RegistryCtx, repo: string, tag: string, doc: ImageDoc, oldDigest: string | undefined, signal?: AbortSignal): Promise<void> {
     const domain = ctx.cfg.domain;
     const comps = repo.split("/");
-    if (ctx.cfg.legacyLayout && comps.length === 2 && doc.layers.length >= 0) {
+    if (ctx.cfg.legacyLayout && comps.length === 2) {
       await this.data.put([...rootSegments(this.opts.layerRoot), ...comps, tag], legacyDoc(doc), signal);
     }
     await this.data.put([...rootSegments(this.opts.imagesRoot), imageKey(domain, repo, tag)], doc, signal);
@@ -347,7 +352,8 @@ export class Syncer {
         digest = top.digest;
       }
       if (this.state.unresolvable.get(key) === digest) return;
-      if (prev && prev.digest === digest) {
+      const wanted = ctx.cfg.platforms.map(formatPlatform).join(",");
+      if (prev && prev.digest === digest && prev.resolvedFor === wanted) {
         this.report.imagesUnchanged++;
       } else {
         const resolved = await ctx.client.resolve(repo, tag, ctx.cfg.platforms, signal, top);
@@ -364,6 +370,7 @@ export class Syncer {
           mediaType: resolved.mediaType,
           platform: primary.platform,
           platforms,
+          resolvedFor: wanted,
           syncedAt: new Date().toISOString(),
         };
         try {
@@ -528,7 +535,8 @@ function imageStateFromDoc(v: unknown): ImageState | null {
       images.push({ digest: pd["digest"], layers });
     }
   }
-  return { registry: d["registry"], repository: d["repository"], tag: d["tag"], digest: d["digest"], images };
+  const resolvedFor = typeof d["resolvedFor"] === "string" ? d["resolvedFor"] : "";
+  return { registry: d["registry"], repository: d["repository"], tag: d["tag"], digest: d["digest"], resolvedFor, images };
 }
 
 /** One sync cycle with fresh state (rebuilt from the Data API). Shows a progress bar on a TTY. */

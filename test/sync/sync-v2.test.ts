@@ -159,7 +159,6 @@ test("a changed tag is re-fetched, a removed tag is deleted, the rest stays", { 
 
 test("more platforms: linux/arm64 added to the configuration", { skip }, async () => {
   const o = syncOptions([registryConfig(proxy.url, ["multi/arch"], { platforms: platforms("linux/amd64", "linux/arm64") })], data.url, { url: clair.url, version: "v2" });
-  // Data written with amd64 only is not re-resolved unless the digest changes; start from a fresh key.
   await pushIndex(reg.url, "multi/arch", "both", {
     amd64: [base, makeLayer({ arch: "amd64-2" })],
     arm64: [makeLayer({ arch: "arm64-base-2" })],
@@ -169,6 +168,12 @@ test("more platforms: linux/arm64 added to the configuration", { skip }, async (
   const m = data.get(["docker", "images", `${domain}/multi/arch:both`]) as { platforms: Record<string, { layers: Array<{ digest: string }> }> };
   assert.deepEqual(Object.keys(m.platforms).sort(), ["linux/amd64", "linux/arm64"]);
   for (const p of Object.values(m.platforms)) for (const l of p.layers) assert.ok(data.get(["clair", "layers", l.digest]));
+  // The tag synced earlier for amd64 only was re-resolved for the new platform list, same digest.
+  const latest = data.get(["docker", "images", `${domain}/multi/arch:latest`]) as { digest: string; platforms: Record<string, unknown>; resolvedFor: string };
+  assert.equal(latest.digest, multi.digest);
+  assert.deepEqual(Object.keys(latest.platforms).sort(), ["linux/amd64", "linux/arm64"]);
+  assert.equal(latest.resolvedFor, "linux/amd64,linux/arm64");
+  assert.equal(r.imagesWritten, 2);
 });
 
 test("tag listing: all tags from the real registry; Link pagination followed when a registry pages", { skip }, async () => {
