@@ -13,6 +13,7 @@ import { Runtime } from '../src/runtime/runtime.js';
 import { ReplSession, runRepl } from '../src/repl/index.js';
 import { needsMore } from '../src/repl/lines.js';
 import { renderTable } from '../src/repl/present.js';
+import { stringifyJSON } from '../src/rego/value.js';
 import { projectRoot } from './helpers/paths.js';
 
 const root = projectRoot();
@@ -294,7 +295,8 @@ test('dump prints the stored data; dump <file> writes it', async () => {
   const out = type('dump');
   assert.ok(!out.slice(0, -1).includes('\n'), 'one line');
   const data = json(out) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(data).sort(), ['clair', 'docker']);
+  assert.ok('clair' in data && 'docker' in data);
+  assert.deepEqual(data, json(stringifyJSON(rt.store.snapshot())));
   const dir = mkdtempSync(join(tmpdir(), 'repl-dump-'));
   try {
     const file = join(dir, 'data.json');
@@ -315,6 +317,17 @@ test('a line starting with a command word but reading as Rego is Rego', async ()
   const { type } = await session();
   assert.equal(type('dump = 1'), "Rule 'dump' defined in package repl. Type 'show' to see rules.\n");
   assert.equal(type('json.marshal([1])'), '"[1]"\n');
+});
+
+test('tab completion offers rule paths and imported names', async () => {
+  const { s, type } = await session();
+  assert.deepEqual(s.complete('data.io.k8s.image_policy.ver'), ['data.io.k8s.image_policy.verify']);
+  assert.ok(s.complete('').includes('data.mock.allowed'));
+  type('p := 1');
+  assert.deepEqual(s.complete('data.repl.'), ['data.repl.p']);
+  type('import data.mock');
+  assert.deepEqual(s.complete('mo'), ['mock']);
+  assert.deepEqual(s.complete('zzz'), []);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -62,6 +62,10 @@ export function runRepl(runtime: Runtime, opts: ReplOptions): Promise<void> {
     history: [...history].reverse(),
     historySize: HISTORY_SIZE,
     removeHistoryDuplicates: false,
+    completer: (line: string): [string[], string] => {
+      const word = /[\w.\[\]"]*$/.exec(line)?.[0] ?? '';
+      return [session.complete(word), word];
+    },
   });
 
   const onReload = (ev: ReloadEvent) => {

@@ -133,6 +133,35 @@ export class ReplSession {
     return `# reload error (keeping the previous policies and data): ${describeError(ev.error)}\n`;
   }
 
+  /**
+   * Tab completion (as OPA's shell): rule paths of all loaded and shell modules, and the names
+   * imported into the active module, that start with the word being typed.
+   */
+  complete(word: string): string[] {
+    const found = new Set<string>();
+    const mod = this.current ? this.modules.get(this.current) : undefined;
+    for (const i of mod?.imports ?? []) {
+      const name = importName(i);
+      if (name.startsWith(word)) found.add(name);
+    }
+    let root;
+    try {
+      root = this.policy().root;
+    } catch {
+      return [...found].sort();
+    }
+    const walk = (node: typeof root, path: string): void => {
+      if ((node.rules.length > 0 || node.defaultRule) && path.startsWith(word)) found.add(path);
+      for (const [seg, child] of node.children) {
+        const next = /^[A-Za-z_][A-Za-z0-9_]*$/.test(seg) ? `${path}.${seg}` : `${path}[${JSON.stringify(seg)}]`;
+        // Only descend where the word and the path can still meet.
+        if (next.startsWith(word) || word.startsWith(next)) walk(child, next);
+      }
+    };
+    walk(root, 'data');
+    return [...found].sort();
+  }
+
   // -------------------------------------------------------------------------------------------
 
   private guard(fn: () => LineOutcome | void): LineOutcome {
