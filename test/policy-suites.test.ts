@@ -219,7 +219,7 @@ test('repeated test names run separately (opa test renames the second to test_du
   assert.equal(r.code, 2, r.stdout);
   const results = json(r);
   assert.deepEqual(
-    results.map((t) => [t.name, t.fail ?? false]).sort(),
+    results.map((t) => [t.name, t.fail ?? false]),
     [
       ['test_dup', false],
       ['test_dup#01', true],

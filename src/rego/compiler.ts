@@ -363,12 +363,16 @@ class Compiler {
           }
         }
       } else if (t.type === 'call' && isOp(t, 'assign')) {
-        const lhs = t.args[0];
+        const lhs = bareVar(t.args[0]);
         if (lhs.type !== 'var' && lhs.type !== 'array' && lhs.type !== 'object') {
           throw err('rego_parse_error', 'cannot assign to ' + lhs.type, loc(e));
         }
         for (const v of patternVars(lhs)) {
-          if (v === 'input' || v === 'data') throw err('rego_compile_error', `variables must not shadow ${v} (use a different variable name)`, loc(e));
+          // Rego v0 lets a local shadow input/data (Gatekeeper-era tests do `input := {...}`);
+          // Rego v1 forbids it, as OPA does.
+          if ((v === 'input' || v === 'data') && ctx.module.regoVersion !== 0) {
+            throw err('rego_compile_error', `variables must not shadow ${v} (use a different variable name)`, loc(e));
+          }
           add(v, loc(e), true);
         }
       }
@@ -769,6 +773,11 @@ function isOp(t: A.CallTerm, name: string): boolean {
 
 function isScalarTerm(t: A.Term): boolean {
   return t.type === 'string' || t.type === 'number' || t.type === 'boolean' || t.type === 'null';
+}
+
+/** `input` or `data` alone parses as a one-term ref; as an assignment target it is a variable. */
+function bareVar(t: A.Term): A.Term {
+  return t.type === 'ref' && t.terms.length === 1 && t.terms[0].type === 'var' ? t.terms[0] : t;
 }
 
 /** Vars in pattern positions: the term itself, or nested in array/object literals. */

@@ -42,7 +42,8 @@ export interface EvaluatorOptions {
 }
 
 export class Evaluator {
-  private ctx: Ctx;
+  /** @internal */
+  ctx: Ctx;
   private readonly strict: boolean;
   private readonly deadline?: number;
   private steps = 0;
@@ -269,42 +270,17 @@ export class Evaluator {
    * iterate (a ref with an unbound key, a relation) and needs the generic path.
    */
   private single(t: CTerm, f: Frame): Value | undefined | typeof MULTI {
-    switch (t.t) {
-      case 'const':
-        return t.v;
-      case 'var':
-        return f[t.slot] ?? MULTI;
-      case 'ref':
-        return this.singleRef(t, f);
-      case 'array': {
-        const out: Value[] = new Array(t.items.length);
-        for (let i = 0; i < t.items.length; i++) {
-          const x = this.single(t.items[i], f);
-          if (x === MULTI || x === undefined) return x;
-          out[i] = x;
-        }
-        return out;
-      }
-      case 'call': {
-        const c = t.call;
-        if (c.special || c.builtin?.relation || this.ctx.fns) return MULTI;
-        const args: Value[] = new Array(c.args.length);
-        for (let i = 0; i < c.args.length; i++) {
-          const x = this.single(c.args[i], f);
-          if (x === MULTI || x === undefined) return x;
-          args[i] = x;
-        }
-        let out: Value | undefined;
-        if (c.func) this.callFunction(c, args, (r) => ((out = r), true));
-        else out = this.callBuiltin(c, args);
-        return out;
-      }
-      default:
-        return MULTI;
+    // Each term is compiled once into a closure specialised for its shape.
+    let fn = (t as { sf?: SingleFn }).sf;
+    if (fn === undefined) {
+      fn = compileSingle(t);
+      (t as { sf?: SingleFn }).sf = fn;
     }
+    return fn(this, f);
   }
 
-  private singleRef(r: CRef, f: Frame): Value | undefined | typeof MULTI {
+  /** @internal */
+  singleRef(r: CRef, f: Frame): Value | undefined | typeof MULTI {
     const path = r.path;
     let v: Value | undefined;
     let i = 0;
@@ -859,7 +835,8 @@ export class Evaluator {
   }
 
   /** Calls a builtin; undefined for undefined results and (non-strict) builtin errors. */
-  private callBuiltin(call: CCall, args: Value[]): Value | undefined {
+  /** @internal */
+  callBuiltin(call: CCall, args: Value[]): Value | undefined {
     const b = call.builtin!;
     let result: Value | undefined;
     try {
@@ -880,7 +857,8 @@ export class Evaluator {
     return result;
   }
 
-  private callFunction(call: CCall, args: Value[], k: VK): boolean {
+  /** @internal */
+  callFunction(call: CCall, args: Value[], k: VK): boolean {
     const node = call.func!;
     let result: Value | undefined;
     for (const rule of node.rules) {
@@ -912,6 +890,71 @@ export class Evaluator {
     }
     this.builtinCtx.hooks.print?.(parts.join(' '), call.loc);
     return k(true);
+  }
+}
+
+type SingleFn = (ev: Evaluator, f: Frame) => Value | undefined | typeof MULTI;
+
+/**
+ * Compiles the single-value evaluation of a term (see Evaluator.single): constants, variables,
+ * refs, arrays and calls whose arguments have one value; anything that may iterate answers MULTI.
+ */
+function compileSingle(t: CTerm): SingleFn {
+  switch (t.t) {
+    case 'const': {
+      const v = t.v;
+      return () => v;
+    }
+    case 'var': {
+      const slot = t.slot;
+      return (_ev, f) => f[slot] ?? MULTI;
+    }
+    case 'ref': {
+      if (t.root === 'input' && t.staticLen === t.path.length) {
+        const keys = t.path.map((p) => (p as { v: Value }).v);
+        return (ev) => {
+          let v = ev.ctx.input;
+          for (let i = 0; i < keys.length && v !== undefined; i++) v = lookup(v, keys[i]);
+          return v;
+        };
+      }
+      const r = t;
+      return (ev, f) => ev.singleRef(r, f);
+    }
+    case 'array': {
+      const items = t.items.map(compileSingle);
+      return (ev, f) => {
+        const out: Value[] = new Array(items.length);
+        for (let i = 0; i < items.length; i++) {
+          const x = items[i](ev, f);
+          if (x === MULTI || x === undefined) return x;
+          out[i] = x;
+        }
+        return out;
+      };
+    }
+    case 'call': {
+      const c = t.call;
+      if (c.special || c.builtin?.relation) return () => MULTI;
+      const argFns = c.args.map(compileSingle);
+      const n = argFns.length;
+      const isFunc = c.func !== undefined;
+      return (ev, f) => {
+        if (ev.ctx.fns) return MULTI;
+        const args: Value[] = new Array(n);
+        for (let i = 0; i < n; i++) {
+          const x = argFns[i](ev, f);
+          if (x === MULTI || x === undefined) return x;
+          args[i] = x;
+        }
+        if (!isFunc) return ev.callBuiltin(c, args);
+        let out: Value | undefined;
+        ev.callFunction(c, args, (r) => ((out = r), true));
+        return out;
+      };
+    }
+    default:
+      return () => MULTI;
   }
 }
 

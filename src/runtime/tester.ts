@@ -1,6 +1,7 @@
 // `opa test` semantics: every rule whose name starts with `test_` is a test; it passes when it
 // is defined and not false. `todo_test_` rules are reported as skipped.
-import type { Location } from '../rego/ast.js';
+import type { Location, Module, Rule } from '../rego/ast.js';
+import { compile } from '../rego/compiler.js';
 import { RegoError, RegoErrors } from '../rego/errors.js';
 import { prepareQuery } from '../rego/index.js';
 import type { CompiledPolicy } from '../rego/compiled.js';
@@ -28,56 +29,92 @@ export interface TestOptions {
   timeoutMs?: number;
 }
 
-export function runTests(policy: CompiledPolicy, opts: TestOptions): TestResult[] {
-  const results: TestResult[] = [];
-  const seen = new Set<string>();
+interface TestRule {
+  module: Module;
+  pkg: string;
+  name: string;
+  rule: Rule;
+  /** The reported name: repeated definitions become name#01, name#02, ... as in `opa test`. */
+  reported: string;
+  /** Set when the name has several definitions: each runs on its own. */
+  alone: boolean;
+}
+
+function packageName(m: Module): string {
+  return m.package.path.terms
+    .slice(1)
+    .map((t) => (t.type === 'string' ? t.value : t.type === 'var' ? t.name : '?'))
+    .join('.');
+}
+
+function collectTests(policy: CompiledPolicy): TestRule[] {
+  const out: TestRule[] = [];
+  const count = new Map<string, number>();
   for (const m of policy.modules) {
-    const pkg = m.package.path.terms
-      .slice(1)
-      .map((t) => (t.type === 'string' ? t.value : t.type === 'var' ? t.name : '?'))
-      .join('.');
+    const pkg = packageName(m);
     for (const rule of m.rules) {
       const head = rule.head.ref;
       if (head.length !== 1 || head[0].type !== 'var' || rule.head.args) continue;
       const name = head[0].name;
-      const isTest = name.startsWith('test_');
-      const isTodo = name.startsWith('todo_test_');
-      if (!isTest && !isTodo) continue;
-      const full = `data.${pkg}.${name}`;
-      // Several definitions of one test rule run as one test, like OPA.
-      if (seen.has(full)) continue;
-      seen.add(full);
-      if (opts.run && !opts.run.test(full)) continue;
-      const location = { file: m.file, row: rule.loc?.row ?? 1, col: rule.loc?.col ?? 1 };
-      const base = { location, package: `data.${pkg}`, name };
-      if (isTodo) {
-        results.push({ ...base, skip: true, duration: 0 });
-        continue;
-      }
-      const output: string[] = [];
-      const started = process.hrtime.bigint();
-      let value: Value | undefined;
-      let error: TestResult['error'];
-      try {
-        const q = prepareQuery(policy, full);
-        value = q.evalValue({
-          data: opts.data,
-          strictBuiltinErrors: opts.strictBuiltinErrors,
-          deadline: Date.now() + (opts.timeoutMs ?? 5000),
-          hooks: { print: (msg) => output.push(msg) },
-        });
-      } catch (e) {
-        const err = e instanceof RegoErrors ? e.errors[0] : e instanceof RegoError ? e : undefined;
-        if (!err) throw e;
-        error = err.location ? { code: err.code, message: err.detail, location: err.location } : { code: err.code, message: err.detail };
-      }
-      const duration = Number(process.hrtime.bigint() - started);
-      const r: TestResult = { ...base, duration };
-      if (error) r.error = error;
-      else if (value === undefined || value === false) r.fail = true;
-      if (output.length) r.output = output;
-      results.push(r);
+      if (!name.startsWith('test_') && !name.startsWith('todo_test_')) continue;
+      const key = `${pkg}.${name}`;
+      const n = count.get(key) ?? 0;
+      count.set(key, n + 1);
+      out.push({ module: m, pkg, name, rule, reported: n === 0 ? name : `${name}#${String(n).padStart(2, '0')}`, alone: false });
     }
+  }
+  for (const t of out) t.alone = (count.get(`${t.pkg}.${t.name}`) ?? 0) > 1;
+  return out;
+}
+
+/** The policy with only one definition of a repeated test rule. */
+function policyWithOnly(policy: CompiledPolicy, t: TestRule): CompiledPolicy {
+  const modules = policy.modules.map((m) =>
+    packageName(m) !== t.pkg
+      ? m
+      : {
+          ...m,
+          rules: m.rules.filter((r) => r === t.rule || !(r.head.ref.length === 1 && r.head.ref[0].type === 'var' && r.head.ref[0].name === t.name)),
+        },
+  );
+  return compile(modules);
+}
+
+export function runTests(policy: CompiledPolicy, opts: TestOptions): TestResult[] {
+  const results: TestResult[] = [];
+  for (const t of collectTests(policy)) {
+    const full = `data.${t.pkg}.${t.name}`;
+    if (opts.run && !opts.run.test(`data.${t.pkg}.${t.reported}`)) continue;
+    const location = { file: t.module.file, row: t.rule.loc?.row ?? 1, col: t.rule.loc?.col ?? 1 };
+    const base = { location, package: `data.${t.pkg}`, name: t.reported };
+    if (t.name.startsWith('todo_test_')) {
+      results.push({ ...base, skip: true, duration: 0 });
+      continue;
+    }
+    const output: string[] = [];
+    const started = process.hrtime.bigint();
+    let value: Value | undefined;
+    let error: TestResult['error'];
+    try {
+      const q = prepareQuery(t.alone ? policyWithOnly(policy, t) : policy, full);
+      value = q.evalValue({
+        data: opts.data,
+        strictBuiltinErrors: opts.strictBuiltinErrors,
+        deadline: Date.now() + (opts.timeoutMs ?? 5000),
+        hooks: { print: (msg) => output.push(msg) },
+      });
+    } catch (e) {
+      const err = e instanceof RegoErrors ? e.errors[0] : e instanceof RegoError ? e : undefined;
+      if (!err) throw e;
+      error = err.location ? { code: err.code, message: err.detail, location: err.location } : { code: err.code, message: err.detail };
+    }
+    const duration = Number(process.hrtime.bigint() - started);
+    const r: TestResult = { ...base, duration };
+    if (error) r.error = error;
+    // A test passes only when its value is exactly true, like `opa test`.
+    else if (value !== true) r.fail = true;
+    if (output.length) r.output = output;
+    results.push(r);
   }
   return results;
 }
