@@ -315,20 +315,29 @@ export class Syncer {
     }
   }
 
-  private async writeImage(ctx: RegistryCtx, repo: string, tag: string, doc: ImageDoc, oldDigest: string | undefined, signal?: AbortSignal): Promise<void> {
+  private async writeImage(ctx: RegistryCtx, repo: string, tag: string, doc: ImageDoc, prev: ImageState | undefined, signal?: AbortSignal): Promise<void> {
     const domain = ctx.cfg.domain;
     const comps = repo.split("/");
+    const images = rootSegments(this.opts.imagesRoot);
     if (ctx.cfg.legacyLayout && comps.length === 2) {
       await this.data.put([...rootSegments(this.opts.layerRoot), ...comps, tag], legacyDoc(doc), signal);
     }
-    await this.data.put([...rootSegments(this.opts.imagesRoot), imageKey(domain, repo, tag)], doc, signal);
-    await this.data.put([...rootSegments(this.opts.imagesRoot), digestKey(domain, repo, doc.digest)], doc, signal);
-    if (oldDigest && oldDigest !== doc.digest) await this.dropDigestIfUnused(ctx, repo, oldDigest, tag, signal);
+    await this.data.put([...images, imageKey(domain, repo, tag)], doc, signal);
+    await this.data.put([...images, digestKey(domain, repo, doc.digest)], doc, signal);
+    // An image pinned to one platform's manifest digest finds that platform's config and layers.
+    for (const [platform, pd] of Object.entries(doc.platforms)) {
+      if (pd.digest !== doc.digest) await this.data.put([...images, digestKey(domain, repo, pd.digest)], { ...doc, ...pd, platform }, signal);
+    }
+    if (prev) {
+      const now = new Set([doc.digest, ...Object.values(doc.platforms).map((p) => p.digest)]);
+      for (const d of digestsOf(prev)) if (!now.has(d)) await this.dropDigestIfUnused(ctx, repo, d, tag, signal);
+    }
   }
 
+  /** Delete a "@digest" key unless another synced tag of the repository still names that digest. */
   private async dropDigestIfUnused(ctx: RegistryCtx, repo: string, digest: string, exceptTag: string, signal?: AbortSignal): Promise<void> {
     for (const s of this.state.images.values()) {
-      if (s.registry === ctx.cfg.domain && s.repository === repo && s.tag !== exceptTag && s.digest === digest) return;
+      if (s.registry === ctx.cfg.domain && s.repository === repo && s.tag !== exceptTag && digestsOf(s).includes(digest)) return;
     }
     await this.data.delete([...rootSegments(this.opts.imagesRoot), digestKey(ctx.cfg.domain, repo, digest)], signal);
   }
@@ -374,7 +383,7 @@ export class Syncer {
           syncedAt: new Date().toISOString(),
         };
         try {
-          await this.writeImage(ctx, repo, tag, doc, prev?.digest, signal);
+          await this.writeImage(ctx, repo, tag, doc, prev, signal);
           this.okData("data-api:write");
         } catch (e) {
           this.fail(e, where, "data-api:write");
@@ -427,7 +436,7 @@ export class Syncer {
           if (ctx.cfg.legacyLayout && comps.length === 2) await this.data.delete([...rootSegments(this.opts.layerRoot), ...comps, st.tag], signal);
           await this.data.delete([...rootSegments(this.opts.imagesRoot), key], signal);
           this.state.images.delete(key);
-          await this.dropDigestIfUnused(ctx, repo, st.digest, st.tag, signal);
+          for (const d of digestsOf(st)) await this.dropDigestIfUnused(ctx, repo, d, st.tag, signal);
           this.report.tagsRemoved++;
           this.logger.log("info", "tag removed from the registry; its data was deleted", { registry: domain, repository: repo, tag: st.tag });
         } catch (e) {
@@ -514,6 +523,10 @@ export class Syncer {
     };
     return { registry: sub(b.registry, a.registry), scanner: sub(b.scanner, a.scanner), dataApi: sub(b.dataApi, a.dataApi) };
   }
+}
+
+function digestsOf(s: ImageState): string[] {
+  return [...new Set([s.digest, ...s.images.map((i) => i.digest)])];
 }
 
 function imageStateFromDoc(v: unknown): ImageState | null {

@@ -90,6 +90,13 @@ test("first sync writes manifests and Clair reports in the policy's shape", { sk
   assert.equal(m["digest"], multi.digest);
   assert.equal(m["platform"], "linux/amd64");
   assert.deepEqual(Object.keys(m["platforms"] as object), ["linux/amd64"]);
+  // Pinned to the amd64 manifest's own digest: that platform's layers.
+  const amd = multi.children["amd64"]!;
+  const pinned = data.get(["docker", "images", `${domain}/multi/arch@${amd.digest}`]) as { digest: string; platform: string; layers: Array<{ digest: string }> };
+  assert.equal(pinned.digest, amd.digest);
+  assert.equal(pinned.platform, "linux/amd64");
+  assert.deepEqual(pinned.layers.map((l) => l.digest), amd.layers.map((l) => l.digest));
+  assert.ok(data.get(["docker", "images", `${domain}/multi/arch@${multi.digest}`]));
   const legacyMulti = data.get(["docker", "layers", "multi", "arch", "latest"]) as { layers: Array<{ digest: string }> };
   assert.deepEqual(legacyMulti.layers.map((l) => l.digest), multi.children["amd64"]!.layers.map((l) => l.digest));
 
