@@ -9,6 +9,7 @@ import { loadPolicySet } from '../runtime/policy-set.js';
 import { formatTestReport, runTests } from '../runtime/tester.js';
 import { formatErrors, resultSetJSON, resultSetPretty, userErrors } from './output.js';
 import { registerRunCommand } from './run.js';
+import { registerSyncCommand } from './sync.js';
 
 /** Thrown by commands to exit with a code after printing their own output. */
 export class ExitCode extends Error {
@@ -150,6 +151,7 @@ export function buildProgram(): Command {
     });
 
   registerRunCommand(program);
+  registerSyncCommand(program);
   return program;
 }
 
