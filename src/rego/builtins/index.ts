@@ -23,6 +23,7 @@ import './misc.js';
 import './http.js';
 import './schema.js';
 import './bits.js';
+import './extra.js';
 
 export { getBuiltin, allBuiltins, checkOperands, registerBuiltins } from './registry.js';
 export type { BuiltinDef, BuiltinContext, BuiltinHooks, TypeSpec } from './registry.js';
