@@ -6,9 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { type Dirent, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { Command } from 'commander';
 import { parse, parseAllDocuments, parseDocument, isMap, isPair, isScalar, type Node as YamlNode } from 'yaml';
 import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
@@ -119,6 +119,26 @@ interface PodSpec {
 }
 type DeploymentObj = K8sObject & { spec: { selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> }; spec: PodSpec } } };
 
+/** A rendered ConfigMap's data by name. */
+function configMapData(name: string): Record<string, string> {
+  const cm = rendered.find((o) => o.kind === 'ConfigMap' && o.metadata.name === name) as (K8sObject & { data: Record<string, string> }) | undefined;
+  assert.ok(cm, `ConfigMap ${name} is rendered`);
+  return cm.data;
+}
+
+/** Files below dir, as paths relative to it. */
+function listFiles(dir: string): string[] {
+  return (readdirSync(dir, { recursive: true, withFileTypes: true }) as Dirent[])
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)))
+    .sort();
+}
+
+/** The repository policies that are deployed: every module except tests and the mock input. */
+function deployablePolicies(): string[] {
+  return listFiles(join(root, 'policies')).filter((f) => f.endsWith('.rego') && !f.endsWith('_test.rego') && !f.startsWith('mock/'));
+}
+
 const deployment = find<DeploymentObj>('Deployment');
 const pod = deployment.spec.template.spec;
 const container = pod.containers[0];
@@ -126,15 +146,20 @@ const container = pod.containers[0];
 // ---------------------------------------------------------------------------------------------
 
 test('deploy policies are identical to the repository policies', () => {
-  const files = readdirSync(join(kdir, 'policies')).sort();
-  assert.deepEqual(files, ['default.rego', 'scan.rego']);
+  const files = listFiles(join(kdir, 'policies'));
+  assert.deepEqual(files, deployablePolicies(), 'run deploy/kubernetes/update-policies.sh');
   for (const f of files) {
-    assert.equal(readFileSync(join(kdir, 'policies', f), 'utf8'), readFileSync(join(root, 'policies', f), 'utf8'), `${f} differs: copy policies/${f} to deploy/kubernetes/policies/`);
+    assert.equal(readFileSync(join(kdir, 'policies', f), 'utf8'), readFileSync(join(root, 'policies', f), 'utf8'), `${f} differs: run deploy/kubernetes/update-policies.sh`);
   }
+  assert.deepEqual(listFiles(join(kdir, 'data')), ['image_policy/config.yaml']);
+  assert.equal(readFileSync(join(kdir, 'data/image_policy/config.yaml'), 'utf8'), readFileSync(join(root, 'data/image_policy/config.yaml'), 'utf8'), 'run deploy/kubernetes/update-policies.sh');
+  // Every copied module is in the generated ConfigMap (and no two share a key).
+  assert.deepEqual(Object.keys(configMapData('image-enforcer-policies')).sort(), files.map((f) => basename(f)).sort());
+  assert.equal(new Set(files.map((f) => basename(f))).size, files.length, 'policy file names must be unique (flat ConfigMap keys)');
 });
 
 test('every rendered object validates against the Kubernetes schemas', () => {
-  assert.deepEqual(rendered.map((o) => o.kind).sort(), ['ConfigMap', 'Deployment', 'Namespace', 'PodDisruptionBudget', 'Service', 'ServiceAccount']);
+  assert.deepEqual(rendered.map((o) => o.kind).sort(), ['ConfigMap', 'ConfigMap', 'Deployment', 'Namespace', 'PodDisruptionBudget', 'Service', 'ServiceAccount']);
   for (const o of rendered) validate(o);
 });
 
@@ -204,13 +229,16 @@ test('deployment: runs the server over TLS with token auth, reloading the Config
   assert.equal(flag('token-file'), `${mount('auth')}/tokens`);
   assert.equal(flag('ignore'), '.*', 'ConfigMap volumes hold hidden ..data entries');
   assert.ok(args.includes('--watch'));
-  assert.equal(args[args.length - 1], mount('policies'));
+  assert.equal(args[args.length - 2], mount('policies'));
+  // The configuration directory is a data path: its subdirectory image_policy -> data.image_policy.
+  assert.equal(mount('config'), `${args[args.length - 1]}/image_policy`);
   assert.equal(flag('addr'), `:${container.ports[0].containerPort}`);
   const vol = (name: string) => pod.volumes.find((v) => v.name === name);
-  assert.equal(vol('policies')?.configMap?.name, find('ConfigMap').metadata.name);
+  assert.equal(vol('policies')?.configMap?.name, 'image-enforcer-policies');
+  assert.equal(vol('config')?.configMap?.name, 'image-enforcer-config');
+  assert.deepEqual(Object.keys(configMapData('image-enforcer-config')), ['config.yaml']);
   assert.equal(vol('tls')?.secret?.secretName, 'image-enforcer-tls');
   assert.equal(vol('auth')?.secret?.secretName, 'image-enforcer-token');
-  assert.deepEqual(Object.keys((find('ConfigMap') as K8sObject & { data: Obj }).data).sort(), ['default.rego', 'scan.rego']);
 });
 
 test('deployment: its policy flags load a ConfigMap volume (kubelet layout) and pick up an update', async () => {
@@ -219,17 +247,26 @@ test('deployment: its policy flags load a ConfigMap volume (kubelet layout) and 
   const ignore = container.args.find((a) => a.startsWith('--ignore='))?.slice('--ignore='.length);
   assert.ok(ignore && container.args.includes('--watch'));
   const dir = mkdtempSync(join(tmpdir(), 'configmap-'));
-  const files = readdirSync(join(kdir, 'policies'));
+  const data = configMapData('image-enforcer-policies');
+  const files = Object.keys(data);
   const version = (name: string, extra = '') => {
     mkdirSync(join(dir, name));
-    for (const f of files) writeFileSync(join(dir, name, f), readFileSync(join(kdir, 'policies', f), 'utf8') + (f === 'default.rego' ? extra : ''));
+    for (const f of files) writeFileSync(join(dir, name, f), data[f] + (f === 'default.rego' ? extra : ''));
   };
   version('..2026_01_01');
   symlinkSync('..2026_01_01', join(dir, '..data'));
   for (const f of files) symlinkSync(join('..data', f), join(dir, f));
-  const rt = await Runtime.start({ paths: [dir], ignore: [ignore], watch: true });
+  // The configuration ConfigMap at <data>/image_policy, in the same layout.
+  const dataDir = mkdtempSync(join(tmpdir(), 'configmap-data-'));
+  const cfg = join(dataDir, 'image_policy');
+  mkdirSync(join(cfg, '..2026_01_01'), { recursive: true });
+  writeFileSync(join(cfg, '..2026_01_01', 'config.yaml'), configMapData('image-enforcer-config')['config.yaml']);
+  symlinkSync('..2026_01_01', join(cfg, '..data'));
+  symlinkSync(join('..data', 'config.yaml'), join(cfg, 'config.yaml'));
+  const rt = await Runtime.start({ paths: [dir, dataDir], ignore: [ignore], watch: true });
   try {
     assert.deepEqual(rt.modules().map((m) => basename(m.id)).sort(), files.sort());
+    assert.deepEqual(rt.store.read(['image_policy']), fromJSON(parse(configMapData('image-enforcer-config')['config.yaml'])));
     assert.equal(rt.prepare('data.io.k8s.image_policy.extra').evalValue({}), undefined);
     const reloaded = new Promise<ReloadEvent>((resolve) => rt.once('reload', resolve));
     version('..2026_01_02', '\nextra := 42\n');
@@ -242,6 +279,7 @@ test('deployment: its policy flags load a ConfigMap volume (kubelet layout) and 
   } finally {
     rt.close();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });
 
@@ -323,11 +361,13 @@ test('webhook kubeconfig: https URL of the Service, to the v0 route of the verif
 });
 
 test('the webhook URL names a rule the deployed policies define (an ImageReview for it is answered)', () => {
-  const sources = readdirSync(join(kdir, 'policies')).map((f) => ({ file: f, text: readFileSync(join(kdir, 'policies', f), 'utf8') }));
+  // Exactly what the pods load: the ConfigMaps' contents.
+  const sources = Object.entries(configMapData('image-enforcer-policies')).map(([file, text]) => ({ file, text }));
   const policy = compilePolicies(sources);
+  const data = fromJSON({ image_policy: parse(configMapData('image-enforcer-config')['config.yaml']) });
   const path = new URL(kubeconfig.clusters[0].cluster.server).pathname.replace(/^\/v0\//, '').split('/').join('.');
   const review = { apiVersion: 'imagepolicy.k8s.io/v1alpha1', kind: 'ImageReview', spec: { containers: [{ image: 'nginx:1.25' }], namespace: 'default' } };
-  const v = prepareQuery(policy, path).evalValue({ input: fromJSON(review) });
+  const v = prepareQuery(policy, path).evalValue({ input: fromJSON(review), data });
   assert.ok(v !== undefined, `${path} is defined`);
   assert.deepEqual((toJSON(v) as { status: unknown }).status, { allowed: true });
 });

@@ -5,6 +5,11 @@
 #   data.docker.layers[org][name][tag]  the image manifest: {"config": ..., "layers": [{"digest": ...}]}
 #   data.clair.layers[digest]           Clair's layer report: {"Layer": {"Features": [{"Vulnerabilities": [...]}]}}
 # Images without data are not denied here (they have not been scanned yet).
+#
+# When the image policy library's vulnerability rule is configured (data.image_policy
+# .vulnerabilities, see docs/policy-library.md) that rule takes over: it generalises this one
+# (minimum severity, CVE exceptions, any registry and repository depth, digests) and gives the
+# same message for the same finding.
 package io.k8s.image_policy
 
 import rego.v1
@@ -15,6 +20,7 @@ import data.docker.layers as manifests
 secure_namespaces := {"production"}
 
 deny contains msg if {
+	not data.library.image_policy.vulnerability_rule_configured
 	input.spec.namespace in secure_namespaces
 	some container in input.spec.containers
 	vulns := vulnerabilities(container.image)
