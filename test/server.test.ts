@@ -171,7 +171,7 @@ describe('ImageReview hardening', () => {
       kind: 'ImageReview',
       metadata: { creationTimestamp: null },
       spec: {
-        containers: [{ image: 'myrepo/myimage:v1' }, { image: 'myrepo/myimage@sha256:beb6bd6a68f114c1dc2ea4b28db81bdf91de202a9014972bec5e4d9171d90ed' }],
+        containers: [{ image: 'myrepo/myimage:v1' }, { image: 'myrepo/myimage@sha256:beb6bd6a68f114c1dc2ea4b28db81bdf91de202a9014972bec5e4d9171d90ed0' }],
         annotations: { 'mycluster.image-policy.k8s.io/ticket-1234': 'break-glass' },
         namespace: 'mynamespace',
       },
