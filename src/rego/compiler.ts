@@ -9,6 +9,7 @@ import type * as A from './ast.js';
 import { getBuiltin, type BuiltinDef } from './builtins/index.js';
 import type { CCall, CExpr, CRule, CTerm, CWith, CompiledPolicy, CRef, RuleKind } from './compiled.js';
 import { RuleNode } from './compiled.js';
+import { forEachTerm } from './walk.js';
 import { RegoError, RegoErrors } from './errors.js';
 import { RObject, RSet, parseNumber, typeName, type Value } from './value.js';
 
@@ -922,72 +923,9 @@ function capturedSlots(t: CTerm | CExpr): number[] {
 
 /** Collects every slot that appears in a term or expression, including nested bodies. */
 function allSlots(x: CTerm | CExpr, out: Set<number>): void {
-  const term = (t: CTerm): void => {
-    switch (t.t) {
-      case 'const':
-        return;
-      case 'var':
-        out.add(t.slot);
-        return;
-      case 'ref':
-        if (t.head) term(t.head);
-        t.path.forEach(term);
-        return;
-      case 'array':
-      case 'set':
-        t.items.forEach(term);
-        return;
-      case 'object':
-        t.items.forEach(([k, v]) => {
-          term(k);
-          term(v);
-        });
-        return;
-      case 'compr':
-        term(t.term);
-        t.body.forEach(expr);
-        return;
-      case 'ocompr':
-        term(t.key);
-        term(t.value);
-        t.body.forEach(expr);
-        return;
-      case 'call':
-        t.call.args.forEach(term);
-        return;
-    }
-  };
-  const expr = (e: CExpr): void => {
-    for (const w of e.withs) term(w.value);
-    switch (e.k) {
-      case 'unify':
-        term(e.a);
-        term(e.b);
-        return;
-      case 'call':
-        e.call.args.forEach(term);
-        if (e.out) term(e.out);
-        return;
-      case 'term':
-        term(e.term);
-        return;
-      case 'somein':
-        if (e.key) term(e.key);
-        term(e.value);
-        term(e.domain);
-        return;
-      case 'every':
-        if (e.key) term(e.key);
-        term(e.value);
-        term(e.domain);
-        e.body.forEach(expr);
-        return;
-      case 'nop':
-        return;
-    }
-  };
-  if ('k' in x) expr(x);
-  else term(x);
+  forEachTerm(x, (t) => {
+    if (t.t === 'var') out.add(t.slot);
+  });
 }
 
 /**
@@ -1152,21 +1090,13 @@ function reorder(
 
 function slotNames(e: CExpr): Map<number, string> {
   const m = new Map<number, string>();
-  const term = (t: CTerm): void => {
-    if (t.t === 'var') m.set(t.slot, t.name);
-    else if (t.t === 'ref') {
-      if (t.head) term(t.head);
-      t.path.forEach(term);
-    } else if (t.t === 'array' || t.t === 'set') t.items.forEach(term);
-    else if (t.t === 'object') t.items.forEach(([k, v]) => (term(k), term(v)));
-    else if (t.t === 'call') t.call.args.forEach(term);
-    else if (t.t === 'compr') term(t.term);
-    else if (t.t === 'ocompr') (term(t.key), term(t.value));
-  };
-  if (e.k === 'unify') (term(e.a), term(e.b));
-  else if (e.k === 'call') (e.call.args.forEach(term), e.out && term(e.out));
-  else if (e.k === 'term') term(e.term);
-  else if (e.k === 'somein' || e.k === 'every') (e.key && term(e.key), term(e.value), term(e.domain));
+  forEachTerm(
+    e,
+    (t) => {
+      if (t.t === 'var') m.set(t.slot, t.name);
+    },
+    false,
+  );
   return m;
 }
 
@@ -1190,16 +1120,13 @@ function unsafeVarsOf(t: CTerm, safe: Set<number>): string[] {
   const tv: TermVars = { needs: new Set(), binds: new Set() };
   termVars(t, safe, false, tv);
   const names = new Map<number, string>();
-  const collect = (x: CTerm): void => {
-    if (x.t === 'var') names.set(x.slot, x.name);
-    else if (x.t === 'ref') {
-      if (x.head) collect(x.head);
-      x.path.forEach(collect);
-    } else if (x.t === 'array' || x.t === 'set') x.items.forEach(collect);
-    else if (x.t === 'object') x.items.forEach(([k, v]) => (collect(k), collect(v)));
-    else if (x.t === 'call') x.call.args.forEach(collect);
-  };
-  collect(t);
+  forEachTerm(
+    t,
+    (x) => {
+      if (x.t === 'var') names.set(x.slot, x.name);
+    },
+    false,
+  );
   return [...tv.needs, ...tv.binds].filter((s) => !safe.has(s)).map((s) => names.get(s) ?? `$${s}`);
 }
 
@@ -1215,84 +1142,41 @@ function markHasRules(n: RuleNode): boolean {
 
 /** The rule nodes a rule's bodies (and head) may read. */
 function collectDeps(r: CRule, root: RuleNode, out: Set<RuleNode>): void {
-  const term = (t: CTerm): void => {
-    switch (t.t) {
-      case 'ref':
-        if (t.root === 'data') {
-          // Follow the static prefix; a rule node on the way, or the subtree where the ref turns
-          // dynamic, is what the ref may read. A prefix that leaves the tree reads only base data.
-          let n: RuleNode = root;
-          let reached = true;
-          for (let i = 0; i < t.staticLen; i++) {
-            const next = n.children.get((t.path[i] as { v: string }).v);
-            if (!next) {
-              reached = false;
-              break;
-            }
-            n = next;
-            if (n.rules.length || n.defaultRule) break;
-          }
-          if (reached) addSubtree(n, out);
-        }
-        if (t.head) term(t.head);
-        t.path.forEach(term);
-        return;
-      case 'array':
-      case 'set':
-        t.items.forEach(term);
-        return;
-      case 'object':
-        t.items.forEach(([k, v]) => (term(k), term(v)));
-        return;
-      case 'compr':
-        term(t.term);
-        t.body.forEach(expr);
-        return;
-      case 'ocompr':
-        term(t.key);
-        term(t.value);
-        t.body.forEach(expr);
-        return;
-      case 'call':
-        if (t.call.func) out.add(t.call.func);
-        t.call.args.forEach(term);
-        return;
-      default:
-        return;
+  const visit = (t: CTerm): void => {
+    if (t.t === 'call' && t.call.func) out.add(t.call.func);
+    if (t.t !== 'ref' || t.root !== 'data') return;
+    // Follow the static prefix; a rule node on the way, or the subtree where the ref turns
+    // dynamic, is what the ref may read. A prefix that leaves the tree reads only base data.
+    let n: RuleNode = root;
+    for (let i = 0; i < t.staticLen; i++) {
+      const next = n.children.get((t.path[i] as { v: string }).v);
+      if (!next) return;
+      n = next;
+      if (n.rules.length || n.defaultRule) break;
     }
+    addSubtree(n, out);
   };
-  const expr = (e: CExpr): void => {
-    for (const w of e.withs) term(w.value);
-    switch (e.k) {
-      case 'unify':
-        term(e.a);
-        term(e.b);
-        return;
-      case 'call':
-        if (e.call.func) out.add(e.call.func);
-        e.call.args.forEach(term);
-        if (e.out) term(e.out);
-        return;
-      case 'term':
-        term(e.term);
-        return;
-      case 'somein':
-        term(e.domain);
-        if (e.key) term(e.key);
-        term(e.value);
-        return;
-      case 'every':
-        term(e.domain);
-        e.body.forEach(expr);
-        return;
-      default:
-        return;
+  for (const e of r.body) {
+    if (e.k === 'call' && e.call.func) out.add(e.call.func);
+    forEachTerm(e, visit);
+    forEachNestedCall(e, (c) => c.func && out.add(c.func));
+  }
+  for (const t of [...r.dyn, ...(r.key ? [r.key] : []), r.value]) forEachTerm(t, visit);
+}
+
+/** Calls made by statement expressions inside nested bodies (comprehensions, every). */
+function forEachNestedCall(e: CExpr, fn: (c: CCall) => void): void {
+  const bodies: CExpr[][] = [];
+  if (e.k === 'every') bodies.push(e.body);
+  forEachTerm(e, (t) => {
+    if (t.t === 'compr' || t.t === 'ocompr') bodies.push(t.body);
+  });
+  for (const b of bodies) {
+    for (const x of b) {
+      if (x.k === 'call') fn(x.call);
+      forEachNestedCall(x, fn);
     }
-  };
-  r.body.forEach(expr);
-  r.dyn.forEach(term);
-  if (r.key) term(r.key);
-  term(r.value);
+  }
 }
 
 function addSubtree(n: RuleNode, out: Set<RuleNode>): void {

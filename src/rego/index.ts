@@ -5,7 +5,8 @@
 //   const { results } = q.eval({ input, data });
 import type * as A from './ast.js';
 import type { EvalOptions, EvalOutcome, ParseOptions, QueryResult } from './api.js';
-import type { CExpr, CTerm, CompiledPolicy } from './compiled.js';
+import type { CExpr, CompiledPolicy } from './compiled.js';
+import { forEachTerm } from './walk.js';
 import { compile, compileQuery, type CompileOptions, type CompiledQuery, type QueryContext } from './compiler.js';
 import { RegoError, RegoErrors } from './errors.js';
 import { Evaluator } from './eval.js';
@@ -130,35 +131,16 @@ export function prepareQuery(policy: CompiledPolicy, query: string | A.Body, opt
 
 /** True when an expression iterates: a ref with a variable key, or a relation such as walk. */
 function iterates(e: CExpr): boolean {
-  let found = false;
-  const term = (t: CTerm): void => {
-    if (found) return;
-    switch (t.t) {
-      case 'ref':
-        if (t.path.some((p) => p.t === 'var' || p.t === 'array' || p.t === 'object')) found = true;
-        if (t.head) term(t.head);
-        t.path.forEach(term);
-        return;
-      case 'array':
-      case 'set':
-        t.items.forEach(term);
-        return;
-      case 'object':
-        t.items.forEach(([a, b]) => (term(a), term(b)));
-        return;
-      case 'call':
-        if (t.call.special === 'walk' || t.call.builtin?.relation) found = true;
-        t.call.args.forEach(term);
-        return;
-      default:
-        return; // constants, vars, comprehensions (their iteration is internal)
-    }
-  };
-  if (e.k === 'term') term(e.term);
-  else if (e.k === 'call') {
-    if (e.call.special === 'walk' || e.call.builtin?.relation) found = true;
-    e.call.args.forEach(term);
-  } else return true;
+  if (e.k !== 'term' && e.k !== 'call') return true;
+  let found = e.k === 'call' && (e.call.special === 'walk' || e.call.builtin?.relation === true);
+  forEachTerm(
+    e,
+    (t) => {
+      if (t.t === 'ref' && t.path.some((p) => p.t === 'var' || p.t === 'array' || p.t === 'object')) found = true;
+      if (t.t === 'call' && (t.call.special === 'walk' || t.call.builtin?.relation)) found = true;
+    },
+    false,
+  );
   return found;
 }
 
