@@ -1,7 +1,7 @@
 # The image-enforcer container image: `image-enforcer run --server` on Node.js 20.
 #
 #   docker build -t image-enforcer:0.1.0 .
-#   docker run --rm -p 8181:8181 image-enforcer:0.1.0          # serves the bundled policies
+#   docker run --rm -p 8181:8181 image-enforcer:0.1.0    # bundled policies and sample data
 #
 # deploy/kubernetes/deployment.yaml runs it with TLS, token authentication and the policies
 # from a ConfigMap.
@@ -30,4 +30,4 @@ COPY data ./data
 USER 10001:10001
 EXPOSE 8181
 ENTRYPOINT ["node", "/app/bin/image-enforcer.js"]
-CMD ["run", "--server", "--addr=:8181", "/app/policies"]
+CMD ["run", "--server", "--addr=:8181", "/app/policies", "/app/data"]
