@@ -2,7 +2,7 @@
 // token flow (anonymous or with credentials sent to the token endpoint as Basic), HTTP Basic,
 // and a per-scope token cache.
 
-import { header, requestWithRetry, redactUrl, type RetryPolicy, type Transport } from "./http.js";
+import { requestWithRetry, redactUrl, type RetryPolicy, type Transport } from "./http.js";
 import { SyncError } from "./log.js";
 
 export interface Challenge {
@@ -97,8 +97,8 @@ export function repositoryScope(repo: string, actions = "pull"): string {
 
 /**
  * Authorisation state for one registry. `headerFor(scope)` gives the header to send before a
- * request (cheap, from cache); `handleChallenge` is called on a 401 and returns true if a retry
- * can succeed.
+ * request (from cache, or one token request); `learn` is called with a 401's challenge and says
+ * whether one retry can succeed.
  */
 export class RegistryAuth {
   private scheme: AuthScheme | null = null;
@@ -206,4 +206,3 @@ export class RegistryAuth {
   }
 }
 
-export { header };

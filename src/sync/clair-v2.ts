@@ -4,7 +4,7 @@
 
 import { requestWithRetry, NetworkError, redactUrl, DEFAULT_RETRY, header, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
 import { SyncError } from "./log.js";
-import type { ClairLayer, LayerDoc, ScanResult, ScanTarget, Scanner } from "./scanner.js";
+import type { ClairLayer, ScanResult, ScanTarget, Scanner } from "./scanner.js";
 
 export interface ClairV2Options {
   /** Base URL including /v1, e.g. http://localhost:6060/v1 (the original default). */
