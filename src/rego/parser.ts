@@ -1834,8 +1834,17 @@ interface ModuleResult {
   looksV0?: boolean;
 }
 
+/**
+ * Errors for the user: where one message at a location only extends another at the same place
+ * ("unexpected assign token" and "unexpected assign token: expected rule value term"), only the
+ * more informative one is kept, so each problem is reported once.
+ */
 function toErrors(errs: readonly RegoError[]): RegoErrors {
-  return new RegoErrors([...errs]);
+  const at = (e: RegoError) => `${e.location?.file}:${e.location?.row}:${e.location?.col}`;
+  const kept = errs.filter(
+    (e) => !errs.some((o) => o !== e && at(o) === at(e) && o.detail.length > e.detail.length && o.detail.startsWith(e.detail)),
+  );
+  return new RegoErrors(kept);
 }
 
 /** Converts an unexpected exception into a parse error: parsing never throws anything else. */
