@@ -28,10 +28,6 @@ export const DELIBERATELY_OMITTED: Readonly<Record<string, string>> = {
   'graphql.parse_query': 'GraphQL parsing/validation is unrelated to image admission and needs a full GraphQL implementation',
   'graphql.parse_schema': 'GraphQL parsing/validation is unrelated to image admission and needs a full GraphQL implementation',
   'graphql.schema_is_valid': 'GraphQL parsing/validation is unrelated to image admission and needs a full GraphQL implementation',
-  // The metadata functions need the evaluator to hand the annotations of the rule being
-  // evaluated to the builtin; METADATA blocks are parsed (and checked) but not exposed yet.
-  'rego.metadata.chain': 'annotations are parsed but not exposed to policies yet',
-  'rego.metadata.rule': 'annotations are parsed but not exposed to policies yet',
 };
 
 /** Names we declare that OPA does not (none today; add our own extensions here with a reason). */

@@ -62,7 +62,7 @@ export class Evaluator {
     this.deadline = opts.deadline;
     this.collectNotes = opts.collectNotes ?? false;
     const nowNs = opts.nowNs ?? BigInt(Date.now()) * 1_000_000n;
-    this.builtinCtx = { nowNs, queryCache: new Map(), hooks: opts.hooks ?? {} };
+    this.builtinCtx = { nowNs, queryCache: new Map(), hooks: opts.hooks ?? {}, modules: policy.modules };
   }
 
   // -------------------------------------------------------------------------------------------

@@ -1,14 +1,6 @@
 // rego.metadata.rule() and rego.metadata.chain(): the METADATA annotations that apply to the
 // rule being evaluated, in OPA's shape.
 //
-// NOT REGISTERED YET. The builtins need to know which modules the policy has; the evaluator
-// must put them on the builtin context (`modules`, see MetadataContext). Wiring:
-//   1. BuiltinContext gets `readonly modules?: readonly Module[]`, set by the Evaluator from
-//      `policy.modules`;
-//   2. builtins/index.ts imports './../metadata.js' (this file registers the two builtins);
-//   3. remove both names from DELIBERATELY_OMITTED in test/capabilities-opa.test.ts and from
-//      docs/builtins.md.
-//
 // The active rule is found from the call's location: the last rule of the call's file that
 // starts at or before the call (rules do not nest; else branches belong to their rule).
 import type { Annotation, Location, Module, Rule, Term } from './ast.js';

@@ -22,6 +22,7 @@ import './uuid.js';
 import './misc.js';
 import './http.js';
 import './schema.js';
+import '../metadata.js';
 import './bits.js';
 import './extra.js';
 

@@ -4,7 +4,7 @@
 // Category files (strings.ts, numbers.ts, ...) call `registerBuiltins` at import time;
 // `builtins/index.ts` imports every category.
 import { BuiltinError } from '../errors.js';
-import type { Location } from '../ast.js';
+import type { Location, Module } from '../ast.js';
 import { RObject, RSet, typeName, type Value } from '../value.js';
 
 /**
@@ -26,6 +26,8 @@ export interface BuiltinContext {
   location?: Location;
   /** Optional hooks supplied by the embedding program (the rego core does no I/O itself). */
   readonly hooks: BuiltinHooks;
+  /** The policy's modules (for rego.metadata.*). */
+  readonly modules?: readonly Module[];
 }
 
 export interface BuiltinHooks {
