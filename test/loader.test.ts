@@ -115,7 +115,8 @@ describe('the image_enforcer data layout (protocols.md §3.6 table)', { skip: SE
   let data: string;
   before(async () => {
     const dir = path.join(tmpRoot, 'seed');
-    await fsp.cp(SEED_DATA!, path.join(dir, 'data'), { recursive: true });
+    // Only the sample image and Clair data (the bundled data/ also holds the library's config).
+    for (const sub of ['docker', 'clair']) await fsp.cp(path.join(SEED_DATA!, sub), path.join(dir, 'data', sub), { recursive: true });
     data = path.join(dir, 'data');
   });
 
