@@ -2,7 +2,8 @@
 import type { QueryResult } from '../rego/api.js';
 import { RegoError, RegoErrors } from '../rego/errors.js';
 import { LoadError, LoadErrors } from '../loader/index.js';
-import { stringifyJSON, toJSON, type Value } from '../rego/value.js';
+import { prettyResults } from '../repl/present.js';
+import { toJSON, type Value } from '../rego/value.js';
 
 /** `opa eval --format json` shape. Undefined (no results) prints `{}`. */
 export function resultSetJSON(results: QueryResult[]): unknown {
@@ -23,27 +24,11 @@ export function resultSetJSON(results: QueryResult[]): unknown {
 }
 
 /**
- * `--format pretty`: one expression and no bindings prints the value; otherwise a table of
- * bindings (and expression values when there are no bindings).
+ * `--format pretty`: the same presentation as the shell (and as `opa eval --format pretty`): one
+ * value printed as JSON, otherwise a table of bindings and expression values.
  */
 export function resultSetPretty(results: QueryResult[]): string {
-  if (results.length === 0) return 'undefined';
-  const first = results[0];
-  if (first.bindings.size === 0) {
-    if (results.length === 1 && first.expressions.length === 1) return stringifyJSON(first.expressions[0].value, 2, false);
-    const rows = results.map((r) => r.expressions.map((e) => stringifyJSON(e.value, 0, false)));
-    return table(first.expressions.map((e) => e.text), rows);
-  }
-  const names = [...first.bindings.keys()].sort();
-  const rows = results.map((r) => names.map((n) => stringifyJSON(r.bindings.get(n) as Value, 0, false)));
-  return table(names, rows);
-}
-
-function table(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = '+' + widths.map((w) => '-'.repeat(w + 2)).join('+') + '+';
-  const fmt = (cells: string[]) => '| ' + cells.map((c, i) => (c ?? '').padEnd(widths[i])).join(' | ') + ' |';
-  return [line, fmt(head), line, ...rows.map(fmt), line].join('\n');
+  return prettyResults(results, 0).replace(/\n$/, '');
 }
 
 export interface ErrorJSON {

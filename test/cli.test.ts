@@ -1,0 +1,130 @@
+// The command-line contract of design.md for eval, check and capabilities: output shapes, exit
+// codes and one-line errors. Runs the real CLI (bin/image-enforcer.js) as a child process.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { projectRoot } from './helpers/paths.js';
+
+const root = projectRoot();
+
+function cli(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(root, 'bin/image-enforcer.js'), ...args], { cwd: root, encoding: 'utf8' });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function tmp(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ie-cli-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+test('eval --format json prints OPA\'s result shape with text and location', () => {
+  const r = cli('eval', '-d', 'policies', '-d', 'data', 'x := data.mock.allowed.spec.namespace');
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), {
+    result: [
+      {
+        expressions: [{ value: true, text: 'x := data.mock.allowed.spec.namespace', location: { row: 1, col: 1 } }],
+        bindings: { x: 'production' },
+      },
+    ],
+  });
+});
+
+test('eval of an undefined query prints {} and exits 0; --fail exits 1; --fail-defined exits 1 when defined', () => {
+  let r = cli('eval', '-d', 'policies', 'data.nope');
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout.trim(), '{}');
+  r = cli('eval', '--fail', '-d', 'policies', 'data.nope');
+  assert.equal(r.code, 1);
+  r = cli('eval', '--fail-defined', '-d', 'policies', 'data.mock');
+  assert.equal(r.code, 1);
+});
+
+test('eval -i reads the input document (JSON or YAML)', () => {
+  const dir = tmp({ 'in.json': '{"spec":{"namespace":"production","containers":[{"image":"wordpress:4-apache"}]}}', 'in.yaml': 'spec:\n  namespace: dev\n  containers: [{image: nginx}]\n' });
+  let r = cli('eval', '-d', 'policies', '-d', 'data', '-i', join(dir, 'in.json'), '--format', 'pretty', 'data.io.k8s.image_policy.allow');
+  assert.equal(r.stdout.trim(), 'false');
+  r = cli('eval', '-d', 'policies', '-d', 'data', '-i', join(dir, 'in.yaml'), '--format', 'pretty', 'data.io.k8s.image_policy.allow');
+  assert.equal(r.stdout.trim(), 'true');
+});
+
+test('eval --format pretty prints a table of bindings', () => {
+  const r = cli('eval', '--format', 'pretty', 'x := [1, 2][_]');
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /│ x │/);
+  assert.match(r.stdout, /│ 1 │\n│ 2 │/);
+});
+
+test('policy errors are one line each: file:row:col: code: message, exit 1', () => {
+  const dir = tmp({ 'bad.rego': 'package bad\n\np if {\n  x > 1\n}\n' });
+  const r = cli('eval', '-d', dir, 'data.bad.p');
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr.trim(), `${join(dir, 'bad.rego')}:4:3: rego_unsafe_var_error: var x is unsafe`);
+  assert.doesNotMatch(r.stderr, /at .*\.js/, 'no stack trace');
+});
+
+test('--strict-builtin-errors raises builtin errors; without it the expression is undefined', () => {
+  let r = cli('eval', '--format', 'pretty', 'x := 1 / 0');
+  assert.equal(r.stdout.trim(), 'undefined');
+  r = cli('eval', '--strict-builtin-errors', 'x := 1 / 0');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /eval_builtin_error: div: divide by zero/);
+});
+
+test('--v0-compatible accepts only Rego v0; by default v0 modules are detected', () => {
+  const dir = tmp({ 'v0.rego': 'package v0\n\ndeny[msg] {\n  msg := "x"\n}\n' });
+  assert.equal(cli('eval', '-d', dir, '--format', 'pretty', 'data.v0.deny').stdout.trim(), '[\n  "x"\n]');
+  assert.equal(cli('eval', '--v0-compatible', '-d', dir, '--format', 'pretty', 'data.v0.deny').code, 0);
+  const v1 = tmp({ 'v1.rego': 'package v1\n\ndeny contains "x" if true\n' });
+  const r = cli('eval', '--v0-compatible', '-d', v1, 'data.v1.deny');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /rego_parse_error/);
+});
+
+test('check reports every error and exits 1; a clean tree exits 0', () => {
+  // Compile errors of several modules are all reported...
+  const dir = tmp({ 'a.rego': 'package a\np := count(1, 2)\n', 'b.rego': 'package b\nq if { x > 1 }\n' });
+  const r = cli('check', dir);
+  assert.equal(r.code, 1);
+  const lines = r.stderr.trim().split('\n');
+  assert.ok(lines.some((l) => l.startsWith(join(dir, 'a.rego') + ':2:') && l.includes('rego_type_error')), r.stderr);
+  assert.ok(lines.some((l) => l.startsWith(join(dir, 'b.rego') + ':2:') && l.includes('rego_unsafe_var_error')), r.stderr);
+  // ...and so are parse errors of several files (compilation needs every module to parse).
+  const bad = tmp({ 'c.rego': 'package c\nq if {\n', 'd.rego': 'package d\np :=\n' });
+  const parse = cli('check', bad).stderr.trim().split('\n');
+  assert.equal(parse.length, 2, parse.join('\n'));
+  assert.ok(parse.every((l) => l.includes('rego_parse_error')));
+  assert.equal(cli('check', 'policies').code, 0);
+  const json = cli('check', '--format', 'json', dir);
+  assert.ok((JSON.parse(json.stdout) as { errors: unknown[] }).errors.length >= 2);
+});
+
+test('missing files and bad input files are clear one-line errors', () => {
+  let r = cli('eval', '-d', '/nonexistent/policies', 'data');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /\/nonexistent\/policies/);
+  const dir = tmp({ 'in.json': '{"a": ' });
+  r = cli('eval', '-i', join(dir, 'in.json'), 'input');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /in\.json: invalid JSON/);
+});
+
+test('capabilities lists the builtins in OPA\'s format', () => {
+  const r = cli('capabilities');
+  const caps = JSON.parse(r.stdout) as { builtins: Array<{ name: string; decl: { type: string } }> };
+  const names = new Set(caps.builtins.map((b) => b.name));
+  for (const n of ['count', 'regex.match', 'time.now_ns', 'io.jwt.decode_verify', 'net.cidr_contains', 'http.send']) assert.ok(names.has(n), n);
+  assert.equal(caps.builtins.find((b) => b.name === 'count')?.decl.type, 'function');
+});
+
+test('every command has --help', () => {
+  for (const c of ['eval', 'test', 'check', 'run', 'sync', 'capabilities']) {
+    const r = cli(c, '--help');
+    assert.equal(r.code, 0, c);
+    assert.match(r.stdout, /Usage: image-enforcer/, c);
+  }
+});
