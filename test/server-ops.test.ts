@@ -3,8 +3,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
-import { Agent, request as httpRequest } from 'node:http';
+import { Agent, createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -300,34 +301,37 @@ describe('the run command', () => {
   const here = dirname(fileURLToPath(import.meta.url));
   // The compiled CLI next to this compiled test (dist/ or a build dir), as bin/image-enforcer.js loads it.
   const mainJs = join(here, '..', 'src', 'cli', 'main.js');
+  const launcher = `const { main } = await import(${JSON.stringify(mainJs)}); process.exitCode = await main(process.argv.slice(1));`;
 
-  test('`run --server` serves the bundled policies and stops cleanly on SIGTERM', async () => {
-    const port = await freePort();
-    const launcher = `const { main } = await import(${JSON.stringify(mainJs)}); process.exitCode = await main(process.argv.slice(1));`;
-    const child = spawn(
-      process.execPath,
-      ['--input-type=module', '-e', launcher, 'run', '--server', '--addr', `127.0.0.1:${port}`, '--decision-log', 'stdout', join(root, 'policies'), join(root, 'data')],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+  function runCli(args: string[]): { out: Lines; err: Lines; exited: Promise<number | null>; kill: () => void; waitFor: (re: RegExp) => Promise<void> } {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', launcher, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const out = new Lines();
     const err = new Lines();
     child.stdout.on('data', (b: Buffer) => out.write(b.toString()));
     child.stderr.on('data', (b: Buffer) => err.write(b.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    try {
-      let ready = false;
-      for (let i = 0; i < 100 && !ready; i++) {
+    const waitFor = async (re: RegExp): Promise<void> => {
+      for (let i = 0; i < 150; i++) {
+        if (err.lines.some((l) => re.test(l))) return;
         await new Promise((r) => setTimeout(r, 100));
-        ready = err.lines.some((l) => l.includes('"server started"'));
       }
-      assert.ok(ready, err.lines.join('\n'));
+      assert.fail(`no log line matching ${re}:\n${err.lines.join('\n')}`);
+    };
+    return { out, err, exited, kill: () => child.kill('SIGTERM'), waitFor };
+  }
+
+  test('`run --server` serves the bundled policies and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const { out, err, exited, kill, waitFor } = runCli(['run', '--server', '--addr', `127.0.0.1:${port}`, '--decision-log', 'stdout', join(root, 'policies'), join(root, 'data')]);
+    try {
+      await waitFor(/"server started"/);
       const url = `http://127.0.0.1:${port}`;
       assert.equal(await allowedOf(await request(url + VERIFY, { method: 'POST', body: imageReview(['alpine:3.5']) })), true);
       assert.equal(await allowedOf(await request(url + VERIFY, { method: 'POST', body: imageReview(['wordpress:4-apache']) })), false);
       assert.equal((await request(url + VERIFY, { method: 'POST', body: '{"kind":"Pod"' })).status, 400);
       assert.equal((await request(url + '/health')).status, 200);
     } finally {
-      child.kill('SIGTERM');
+      kill();
     }
     assert.equal(await exited, 0, err.lines.join('\n'));
     const decisions = out.parsed().filter((l) => l.msg === 'Decision Log');
@@ -335,5 +339,81 @@ describe('the run command', () => {
     const logs = err.parsed();
     assert.ok(logs.some((l) => l.msg === 'server stopped'));
     assert.ok(logs.some((l) => l.msg === 'shutting down: finishing requests in flight' && l.signal === 'SIGTERM'));
+  });
+});
+
+describe('--sync-config', () => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const mainJs = join(here, '..', 'src', 'cli', 'main.js');
+  const launcher = `const { main } = await import(${JSON.stringify(mainJs)}); process.exitCode = await main(process.argv.slice(1));`;
+
+  test('the layer sync runs in the server process and writes manifests through the Data API', async () => {
+    // A minimal registry: one repository with one tag and a single-platform manifest.
+    const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } });
+    const sha = (s: string): string => 'sha256:' + createHash('sha256').update(s).digest('hex');
+    const layer = 'sha256:' + 'cd'.repeat(32);
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+      config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: sha(config) },
+      layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: 1234, digest: layer }],
+    });
+    const registry = createHttpServer((req, res) => {
+      const url = req.url ?? '';
+      if (url === '/v2/' || url === '/v2') res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
+      else if (url.startsWith('/v2/acme/app/tags/list')) res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"name":"acme/app","tags":["1.0"]}');
+      else if (url === '/v2/acme/app/manifests/1.0' || url === `/v2/acme/app/manifests/${sha(manifest)}`) {
+        res.writeHead(200, { 'Content-Type': 'application/vnd.docker.distribution.manifest.v2+json', 'Docker-Content-Digest': sha(manifest), 'Content-Length': manifest.length });
+        res.end(req.method === 'HEAD' ? undefined : manifest);
+      } else if (url === `/v2/acme/app/blobs/${sha(config)}`) res.writeHead(200, { 'Content-Type': 'application/octet-stream' }).end(config);
+      else res.writeHead(404, { 'Content-Type': 'application/json' }).end('{"errors":[{"code":"NOT_FOUND"}]}');
+    });
+    await new Promise<void>((r) => registry.listen(0, '127.0.0.1', r));
+    const regPort = (registry.address() as { port: number }).port;
+    const dir = tempDir();
+    const cfg = join(dir, 'sync.yaml');
+    writeFileSync(cfg, `pollDelay: 1h\nclair: {url: ""}\nregistries:\n  - url: http://127.0.0.1:${regPort}\n    repositories: [acme/app]\n`);
+    const tokenFile = join(dir, 'tokens');
+    writeFileSync(tokenFile, 'secret-token\n');
+
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      ['--input-type=module', '-e', launcher, 'run', '--server', '--addr', `127.0.0.1:${port}`, '--decision-log', 'off',
+        '--authentication', 'token', '--token-file', tokenFile, '--sync-config', cfg, join(root, 'policies'), join(root, 'data')],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const err = new Lines();
+    child.stderr.on('data', (b: Buffer) => err.write(b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      let doc: Record<string, unknown> | undefined;
+      for (let i = 0; i < 150 && !doc; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        const r = await request(`http://127.0.0.1:${port}/v1/data/docker/layers/acme/app/1.0`, { headers: { Authorization: 'Bearer secret-token' } }).catch(() => undefined);
+        if (r?.status === 200) doc = json<{ result?: Record<string, unknown> }>(r).result;
+      }
+      assert.ok(doc, err.lines.join('\n'));
+      assert.deepEqual((doc.layers as Array<{ digest: string }>).map((l) => l.digest), [layer]);
+      assert.ok(err.parsed().some((l) => l.msg === 'layer sync started'));
+    } finally {
+      child.kill('SIGTERM');
+      registry.close();
+    }
+    assert.equal(await exited, 0, err.lines.join('\n'));
+  });
+
+  test('a bad sync configuration stops the command before it listens', async () => {
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      ['--input-type=module', '-e', launcher, 'run', '--server', '--addr', `127.0.0.1:${port}`, '--sync-config', join(tempDir(), 'missing.yaml'), join(root, 'policies')],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    assert.notEqual(code, 0);
+    assert.match(stderr, /missing\.yaml/);
   });
 });

@@ -246,6 +246,8 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
  * With `syncConfig`, the layer sync runs in the same process and writes through this server.
  */
 export async function runServer(runtime: Runtime, opts: ServerOptions): Promise<void> {
+  // A bad sync configuration is reported before the port is taken.
+  const sync = opts.syncConfig ? await prepareSync(opts.syncConfig) : undefined;
   const handle = await createServer(runtime, { ...opts, processMetrics: opts.processMetrics ?? true });
   const { logger } = handle;
   const onReload = (ev: ReloadEvent): void => {
@@ -269,7 +271,7 @@ export async function runServer(runtime: Runtime, opts: ServerOptions): Promise<
     modules: runtime.modules().length,
   });
 
-  const stopSync = opts.syncConfig ? await startSync(opts.syncConfig, handle, opts, logger) : undefined;
+  const stopSync = sync ? sync(handle, opts, logger) : undefined;
 
   const signal = await new Promise<string>((resolve) => {
     const on = (sig: NodeJS.Signals): void => {
@@ -287,22 +289,29 @@ export async function runServer(runtime: Runtime, opts: ServerOptions): Promise<
   logger.info('server stopped');
 }
 
-/** Starts the layer sync (src/sync) against this server's Data API; returns its stop function. */
-async function startSync(configFile: string, handle: ServerHandle, opts: ServerOptions, logger: JsonLogger): Promise<() => Promise<void>> {
+type SyncStarter = (handle: ServerHandle, opts: ServerOptions, logger: JsonLogger) => () => Promise<void>;
+
+/**
+ * Reads the layer sync's configuration (src/sync) and returns a function that starts the sync
+ * against this server's Data API (sending a token from --token-file when tokens are required).
+ */
+async function prepareSync(configFile: string): Promise<SyncStarter> {
   const sync = await import('../sync/index.js');
   const options = sync.parseSyncFlags(['--config', configFile], process.env);
-  options.opaUrl = `${handle.url.replace('//localhost:', '//127.0.0.1:')}/v1`;
-  if (opts.authentication === 'token' && opts.tokenFile) {
-    const token = TokenAuthenticator.fromFile(opts.tokenFile).anyToken();
-    options.opaHeaders = { ...options.opaHeaders, Authorization: `Bearer ${token}` };
-  }
-  const abort = new AbortController();
-  const running = sync.runSync(options, abort.signal).catch((e: unknown) => {
-    if (!abort.signal.aborted) logger.error('layer sync stopped', { error: (e as Error).message });
-  });
-  logger.info('layer sync started', { config: configFile, opa_url: options.opaUrl });
-  return async () => {
-    abort.abort();
-    await running;
+  return (handle, opts, logger) => {
+    options.opaUrl = `${handle.url.replace('//localhost:', '//127.0.0.1:')}/v1`;
+    if (opts.authentication === 'token' && opts.tokenFile) {
+      const token = TokenAuthenticator.fromFile(opts.tokenFile).anyToken();
+      options.opaHeaders = { ...options.opaHeaders, Authorization: `Bearer ${token}` };
+    }
+    const abort = new AbortController();
+    const running = sync.runSync(options, abort.signal).catch((e: unknown) => {
+      if (!abort.signal.aborted) logger.error('layer sync stopped', { error: (e as Error).message });
+    });
+    logger.info('layer sync started', { config: configFile, opa_url: options.opaUrl });
+    return async () => {
+      abort.abort();
+      await running;
+    };
   };
 }
