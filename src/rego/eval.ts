@@ -778,8 +778,8 @@ export class Evaluator {
             return stop || (cur.constValue !== undefined && cur.kind !== 'object');
           }),
         );
-      if (args) this.unifyItems(cur.args!, args, 0, f, body);
-      else body();
+      if (!args || bindPlainArgs(cur.args!, args, f)) body();
+      else this.unifyItems(cur.args!, args, 0, f, body);
       if (found) return true;
     }
     return false;
@@ -968,6 +968,22 @@ export { UndefinedWith };
 
 // ---------------------------------------------------------------------------------------------
 // Value helpers
+
+/**
+ * Function arguments that are distinct plain variables (the common case) are bound directly.
+ * Returns false, leaving the frame empty, when a pattern needs unification.
+ */
+function bindPlainArgs(params: CTerm[], args: Value[], f: Frame): boolean {
+  for (let i = 0; i < params.length; i++) {
+    const p = params[i];
+    if (p.t !== 'var' || f[p.slot] !== undefined) {
+      f.fill(undefined);
+      return false;
+    }
+    f[p.slot] = args[i];
+  }
+  return true;
+}
 
 function isCompositeValue(v: Value): boolean {
   return typeof v === 'object' && v !== null;
