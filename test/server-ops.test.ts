@@ -277,8 +277,9 @@ describe('graceful shutdown', () => {
     assert.equal((await request(s.url + '/health', { agent: idle })).status, 200);
 
     // A slow upload is in flight when the shutdown starts.
+    const arrived = new Promise((r) => s.server.once('request', r));
     const inflight = request(s.url + VERIFY, { method: 'POST', body: imageReview(['wordpress:4-apache']), slowChunks: { pieces: 10, delayMs: 40 } });
-    await new Promise((r) => setTimeout(r, 60));
+    await arrived;
     let closed = false;
     const closing = s.close().then(() => {
       closed = true;
