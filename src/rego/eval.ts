@@ -23,6 +23,8 @@ interface Ctx {
   shadow?: Set<string>;
   fns?: Map<string, { call?: CCall; value?: Value }>;
   cache: Map<RuleNode, Value | typeof UNDEFINED>;
+  /** Memoised user function results, by function node and argument key. */
+  fnMemo?: Map<RuleNode, Map<string, Value | typeof UNDEFINED>>;
   /** Values of partial sets/objects computed for single keys. */
   keyCache?: Map<RuleNode, Map<unknown, Value | typeof UNDEFINED>>;
   /** Rule nodes being evaluated for a key only (partial sets/objects), keyed by node. */
@@ -859,6 +861,32 @@ export class Evaluator {
 
   /** @internal */
   callFunction(call: CCall, args: Value[], k: VK): boolean {
+    const result = this.functionValue(call, args);
+    return result === undefined ? false : k(result);
+  }
+
+  /**
+   * A user function's value for these arguments. Functions are pure within a query, so results
+   * are memoised per evaluation context (a `with` starts a new one); arguments are keyed by value
+   * for scalars and by identity for composites (values are immutable, so that is safe).
+   */
+  private functionValue(call: CCall, args: Value[]): Value | undefined {
+    const node = call.func!;
+    let memo = this.ctx.fnMemo?.get(node);
+    if (!memo) {
+      this.ctx.fnMemo ??= new Map();
+      memo = new Map();
+      this.ctx.fnMemo.set(node, memo);
+    }
+    const key = argsKey(args);
+    const hit = memo.get(key);
+    if (hit !== undefined) return hit === UNDEFINED ? undefined : hit;
+    const result = this.computeFunction(call, args);
+    memo.set(key, result === undefined ? UNDEFINED : result);
+    return result;
+  }
+
+  private computeFunction(call: CCall, args: Value[]): Value | undefined {
     const node = call.func!;
     let result: Value | undefined;
     for (const rule of node.rules) {
@@ -876,8 +904,7 @@ export class Evaluator {
       );
     }
     if (result === undefined && node.defaultRule) result = node.defaultRule.constValue;
-    if (result === undefined) return false;
-    return k(result);
+    return result;
   }
 
   private evalPrint(call: CCall, f: Frame, k: VK): boolean {
@@ -983,6 +1010,24 @@ function bindPlainArgs(params: CTerm[], args: Value[], f: Frame): boolean {
     f[p.slot] = args[i];
   }
   return true;
+}
+
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 0;
+
+/** A memo key for function arguments: scalars by value, composites by identity. */
+function argsKey(args: Value[]): string {
+  let key = '';
+  for (const a of args) {
+    if (a === null) key += 'n|';
+    else if (typeof a === 'object') {
+      let id = objectIds.get(a);
+      if (id === undefined) objectIds.set(a, (id = nextObjectId++));
+      key += 'o' + id + '|';
+    } else if (typeof a === 'string') key += 's' + a.length + ':' + a + '|';
+    else key += typeof a === 'boolean' ? (a ? 't|' : 'f|') : 'd' + String(a) + '|';
+  }
+  return key;
 }
 
 function isCompositeValue(v: Value): boolean {
