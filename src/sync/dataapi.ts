@@ -2,9 +2,24 @@
 // DELETE removes a document (404 when it is already gone, which is fine for us).
 // Path segments are percent-encoded one by one; OPA splits the URL path on "/" and then
 // unescapes each segment, so a key that contains "/" or ":" survives as one key.
+//
+// A Data API behind TLS and token authentication (our server in the Deployment): the bearer
+// token and the CA are read from files before each request, so a rotated Secret is picked up
+// without a restart, and a missing file is a fault of this cycle (logged, retried) rather than
+// a crash of the sidecar that would take its pod out of the Service.
 
-import { requestWithRetry, NetworkError, redactUrl, DEFAULT_RETRY, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
+import { readFileSync } from "node:fs";
+import { requestWithRetry, NetworkError, NodeTransport, redactUrl, DEFAULT_RETRY, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
 import { SyncError } from "./log.js";
+
+export interface DataApiTls {
+  /** PEM file with the certificates to trust: a CA, or the server's own certificate (pinned). */
+  caFile?: string;
+  /** Name to verify the certificate against instead of the URL's host (e.g. the Service name). */
+  serverName?: string;
+  /** Skip verification (loopback only, on purpose). */
+  insecure?: boolean;
+}
 
 export interface DataApiOptions {
   /** OPA base URL including the API version, e.g. http://localhost:8181/v1 (the original default). */
@@ -14,6 +29,19 @@ export interface DataApiOptions {
   timeoutMs?: number;
   /** Extra headers, e.g. Authorization for an OPA with token authentication. */
   headers?: Record<string, string>;
+  /** File whose first line (blank lines and # comments skipped) is the bearer token. */
+  tokenFile?: string;
+  /** TLS settings for an https URL; `transport` is then only used for http URLs. */
+  tls?: DataApiTls;
+}
+
+/** The bearer token in a token file: the first line that is not blank or a # comment. */
+export function tokenFromFile(text: string): string | undefined {
+  for (const line of text.split(/\r?\n/)) {
+    const t = line.trim();
+    if (t !== "" && !t.startsWith("#")) return t;
+  }
+  return undefined;
 }
 
 /** Split a root like "/data/docker/layers" into segments. */
@@ -29,18 +57,62 @@ export class DataApi {
   readonly counts = { put: 0, delete: 0, get: 0 };
   private readonly base: string;
   private readonly retry: RetryPolicy;
+  /** Transport built for `tls`, with the CA text it was built from. */
+  private tlsTransport: { ca: string | undefined; transport: NodeTransport } | undefined;
+  /** Transports replaced after a CA change; closed with this client. */
+  private readonly retired: NodeTransport[] = [];
 
   constructor(private readonly opts: DataApiOptions) {
     this.base = opts.url.replace(/\/+$/, "");
     this.retry = opts.retry ?? DEFAULT_RETRY;
   }
 
+  close(): void {
+    this.tlsTransport?.transport.close();
+    for (const t of this.retired.splice(0)) t.close();
+  }
+
+  private readSecretFile(file: string, flag: string, what: string): string {
+    try {
+      return readFileSync(file, "utf8");
+    } catch (e) {
+      const se = new SyncError("data-api", `cannot read ${flag} ${file}: ${(e as Error).message}`, `mount the ${what} at that path; writes are retried on the next cycle`);
+      se.faultKey = "data-api-host";
+      throw se;
+    }
+  }
+
+  private transport(): Transport {
+    const tls = this.opts.tls;
+    if (!tls || !this.base.startsWith("https:")) return this.opts.transport;
+    const ca = tls.caFile ? this.readSecretFile(tls.caFile, "--opa-ca-file", "certificate file") : undefined;
+    if (this.tlsTransport && this.tlsTransport.ca === ca) return this.tlsTransport.transport;
+    // First use, or the certificate was renewed: new connections verify against the new file.
+    if (this.tlsTransport) this.retired.push(this.tlsTransport.transport);
+    const transport = new NodeTransport({ ca, insecure: tls.insecure, serverName: tls.serverName, partialChain: ca !== undefined });
+    this.tlsTransport = { ca, transport };
+    return transport;
+  }
+
+  private authHeaders(): Record<string, string> {
+    const f = this.opts.tokenFile;
+    if (!f) return {};
+    const token = tokenFromFile(this.readSecretFile(f, "--opa-token-file", "token Secret"));
+    if (!token) {
+      const se = new SyncError("data-api", `--opa-token-file ${f} holds no token`, "put the bearer token on the first line of the file; writes are retried on the next cycle");
+      se.faultKey = "data-api-host";
+      throw se;
+    }
+    return { authorization: `Bearer ${token}` };
+  }
+
   private async call(method: string, segments: string[], body?: string, signal?: AbortSignal): Promise<HttpResponse> {
     const url = `${this.base}/${encodePath(segments)}`;
-    const headers: Record<string, string> = { accept: "application/json", ...(this.opts.headers ?? {}) };
+    const headers: Record<string, string> = { accept: "application/json", ...(this.opts.headers ?? {}), ...this.authHeaders() };
     if (body !== undefined) headers["content-type"] = "application/json";
+    const transport = this.transport();
     try {
-      return await requestWithRetry(this.opts.transport, { method, url, headers, body, timeoutMs: this.opts.timeoutMs, maxBodyBytes: 256 << 20 }, this.retry, signal);
+      return await requestWithRetry(transport, { method, url, headers, body, timeoutMs: this.opts.timeoutMs, maxBodyBytes: 256 << 20 }, this.retry, signal);
     } catch (e) {
       if (e instanceof NetworkError) {
         const se = new SyncError("data-api", `Data API ${redactUrl(this.base)} unreachable: ${e.message}`, "check --opa-url and that the policy server is running; writes are retried on the next cycle");
@@ -64,7 +136,7 @@ export class DataApi {
       s === 404
         ? "write conflict: a policy rule or a non-object document sits on this path; check --opa-layer-root / --opa-clair-root"
         : s === 401 || s === 403
-          ? "the Data API refused the write: check its authentication/authorization settings"
+          ? "the Data API refused the request: check --opa-token-file (the token must be in the server's --token-file)"
           : "the Data API is failing; retried on the next cycle";
     return new SyncError("data-api", `${what}: HTTP ${s}${msg}`, hint, s !== 404);
   }

@@ -29,6 +29,16 @@ export interface TlsOptions {
   ca?: string | Buffer;
   /** Skip TLS verification (private registries with self-signed certificates, on purpose only). */
   insecure?: boolean;
+  /**
+   * Name to verify the server's certificate against (and to send as SNI) instead of the URL's
+   * host: lets a client reach a server over 127.0.0.1 whose certificate names its Service.
+   */
+  serverName?: string;
+  /**
+   * Treat every certificate in `ca` as a trust anchor, not only self-signed roots, so a server's
+   * own (CA-issued) certificate can be pinned.
+   */
+  partialChain?: boolean;
 }
 
 /** A network-level failure (refused, reset, timeout, DNS, body too large). Always retryable except `tooLarge`. */
@@ -60,6 +70,10 @@ export class NodeTransport implements Transport {
       maxSockets: 16,
       ca: tls.ca,
       rejectUnauthorized: !tls.insecure,
+      // Agent options win over the per-request ones, so this name is used for SNI and for the
+      // certificate's host name check on every connection of this transport.
+      ...(tls.serverName ? { servername: tls.serverName } : {}),
+      ...(tls.partialChain ? { allowPartialTrustChain: true } : {}),
     });
   }
 

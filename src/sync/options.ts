@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { checkDomain, checkPath, DEFAULT_DOMAIN } from "../kube/reference.js";
 import type { Credentials } from "./auth.js";
+import type { DataApiTls } from "./dataapi.js";
 import type { RetryPolicy } from "./http.js";
 import { SyncError, type Logger } from "./log.js";
 import { parsePlatform, type Platform } from "./manifest.js";
@@ -48,6 +49,10 @@ export interface SyncOptions {
   clairRoot: string;
   imagesRoot: string;
   opaHeaders?: Record<string, string>;
+  /** File with the bearer token for the Data API (re-read before each request). */
+  opaTokenFile?: string;
+  /** TLS settings for an https --opa-url. */
+  opaTls?: DataApiTls;
   pollDelayMs: number;
   once: boolean;
   concurrency: number;
@@ -96,6 +101,12 @@ Flags:
   --opa-layer-root PATH    root for manifests by org/name/tag (default ${DEFAULT_LAYER_ROOT})
   --opa-clair-root PATH    root for layer reports (default ${DEFAULT_CLAIR_ROOT})
   --opa-images-root PATH   root for manifests by full reference (default ${DEFAULT_IMAGES_ROOT})
+  --opa-token-file FILE    bearer token for the Data API (first line; re-read, so rotation needs no restart)
+  --opa-ca-file FILE       PEM certificates to trust for an https --opa-url: a CA or the server's own
+                           certificate (re-read, so a renewed certificate is picked up)
+  --opa-tls-server-name N  verify the Data API's certificate for this name instead of the URL's host
+                           (e.g. https://127.0.0.1:8181/v1 with the Service name in the certificate)
+  --opa-insecure           skip TLS verification for the Data API
   --report-max-age 24h     re-fetch layer reports older than this (0 = never)
   --once                   run one sync cycle and exit (non-zero exit when any error occurred)
   --config FILE            YAML/JSON config with many registries, credentials, repositories, platforms
@@ -111,7 +122,8 @@ Environment:
 Config file (YAML), flags given on the command line override its top-level values:
   pollDelay: 60s
   concurrency: 4
-  opa: {url: http://localhost:8181/v1, layerRoot: /data/docker/layers, clairRoot: /data/clair/layers}
+  opa: {url: http://localhost:8181/v1, layerRoot: /data/docker/layers, clairRoot: /data/clair/layers,
+        tokenFile: ..., caFile: ..., serverName: ..., insecure: false}
   clair: {url: http://clair:6060, version: v4, pskFile: /secrets/clair-psk, pskIssuer: image-enforcer}
   registries:
     - url: https://registry-1.docker.io
@@ -201,12 +213,15 @@ const FLAGS_WITH_VALUE = new Set([
   "opa-layer-root",
   "opa-clair-root",
   "opa-images-root",
+  "opa-token-file",
+  "opa-ca-file",
+  "opa-tls-server-name",
   "report-max-age",
   "config",
   "concurrency",
   "ca-file",
 ]);
-const BOOL_FLAGS = new Set(["once", "insecure", "help"]);
+const BOOL_FLAGS = new Set(["once", "insecure", "opa-insecure", "help"]);
 
 /** Thrown (as a SyncError with this message) when --help is given; the CLI prints SYNC_HELP. */
 export const HELP_REQUESTED = "help requested";
@@ -289,6 +304,14 @@ export function parseSyncFlags(argv: string[], env: Record<string, string | unde
     registries = [r, ...registries.map((x) => ({ ...x, legacyLayout: false }))];
   }
 
+  const opaTokenFile = flags.get("opa-token-file") ?? cfg?.opa?.tokenFile;
+  const opaCaFile = flags.get("opa-ca-file") ?? cfg?.opa?.caFile;
+  const opaServerName = flags.get("opa-tls-server-name") ?? cfg?.opa?.serverName;
+  const opaInsecure = flags.has("opa-insecure") ? flags.get("opa-insecure") === "true" : cfg?.opa?.insecure === true;
+  if ((opaCaFile || opaServerName || opaInsecure) && !opaUrl.startsWith("https:")) {
+    throw new SyncError("config", "--opa-ca-file, --opa-tls-server-name and --opa-insecure need an https --opa-url", `e.g. --opa-url https://127.0.0.1:8181/v1`, false);
+  }
+
   const concurrency = Number(flags.get("concurrency") ?? cfg?.concurrency ?? 4);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
     throw new SyncError("config", `--concurrency must be an integer from 1 to 256`, "e.g. --concurrency 4", false);
@@ -297,6 +320,10 @@ export function parseSyncFlags(argv: string[], env: Record<string, string | unde
     registries,
     clair,
     opaUrl: opaUrl.replace(/\/+$/, ""),
+    ...(opaTokenFile ? { opaTokenFile } : {}),
+    ...(opaCaFile || opaServerName || opaInsecure
+      ? { opaTls: { ...(opaCaFile ? { caFile: opaCaFile } : {}), ...(opaServerName ? { serverName: opaServerName } : {}), insecure: opaInsecure } }
+      : {}),
     layerRoot: root(flags.get("opa-layer-root") ?? cfg?.opa?.layerRoot, DEFAULT_LAYER_ROOT, "opa-layer-root"),
     clairRoot: root(flags.get("opa-clair-root") ?? cfg?.opa?.clairRoot, DEFAULT_CLAIR_ROOT, "opa-clair-root"),
     imagesRoot: root(flags.get("opa-images-root") ?? cfg?.opa?.imagesRoot, DEFAULT_IMAGES_ROOT, "opa-images-root"),
@@ -320,7 +347,7 @@ interface ParsedConfig {
   pollDelay?: string;
   reportMaxAge?: string;
   concurrency?: number;
-  opa?: { url?: string; layerRoot?: string; clairRoot?: string; imagesRoot?: string };
+  opa?: { url?: string; layerRoot?: string; clairRoot?: string; imagesRoot?: string; tokenFile?: string; caFile?: string; serverName?: string; insecure?: boolean };
   clair?: { url?: string; version?: string; psk?: string; pskIssuer?: string };
   registries: RegistryConfig[];
 }
@@ -352,11 +379,17 @@ export function parseConfig(doc: unknown, where: string, env: Record<string, str
   if (o["opa"] !== undefined) {
     const p = asObj(o["opa"], () => bad("opa must be a mapping"));
     out.opa = {};
-    for (const k of ["url", "layerRoot", "clairRoot", "imagesRoot"] as const) {
+    const knownOpa = new Set(["url", "layerRoot", "clairRoot", "imagesRoot", "tokenFile", "caFile", "serverName", "insecure"]);
+    for (const k of Object.keys(p)) if (!knownOpa.has(k)) throw bad(`unknown key "opa.${k}"`);
+    for (const k of ["url", "layerRoot", "clairRoot", "imagesRoot", "tokenFile", "caFile", "serverName"] as const) {
       if (p[k] !== undefined) {
         if (typeof p[k] !== "string") throw bad(`opa.${k} must be a string`);
         out.opa[k] = p[k] as string;
       }
+    }
+    if (p["insecure"] !== undefined) {
+      if (typeof p["insecure"] !== "boolean") throw bad("opa.insecure must be true or false");
+      out.opa.insecure = p["insecure"];
     }
   }
   if (o["clair"] !== undefined) {
@@ -389,7 +422,10 @@ export function parseConfig(doc: unknown, where: string, env: Record<string, str
       };
       const user = secret(r, "username", env, bad);
       const pass = secret(r, "password", env, bad);
-      if (user !== undefined || pass !== undefined) reg.credentials = { username: (user ?? "").trim(), password: (pass ?? "").replace(/\r?\n$/, "") };
+      // Both empty (e.g. a registry Secret created with empty values) means anonymous access.
+      const username = (user ?? "").trim();
+      const password = (pass ?? "").replace(/\r?\n$/, "");
+      if (username !== "" || password !== "") reg.credentials = { username, password };
       if (typeof r["caFile"] === "string") reg.ca = readFileOr(r["caFile"], `${w}.caFile`);
       if (typeof r["scannerUrl"] === "string") reg.scannerUrl = r["scannerUrl"].replace(/\/+$/, "");
       out.registries.push(reg);

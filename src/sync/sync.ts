@@ -164,7 +164,7 @@ export class Syncer {
     this.metrics = opts.metrics ?? noopMetrics;
     this.sharedTransport = new NodeTransport();
     const transport: Transport = this.sharedTransport;
-    this.data = new DataApi({ url: opts.opaUrl, transport, retry: opts.retry, timeoutMs: opts.timeoutMs, headers: opts.opaHeaders });
+    this.data = new DataApi({ url: opts.opaUrl, transport, retry: opts.retry, timeoutMs: opts.timeoutMs, headers: opts.opaHeaders, tokenFile: opts.opaTokenFile, tls: opts.opaTls });
     this.scanner = null;
     if (opts.clair) {
       this.scanner =
@@ -188,6 +188,7 @@ export class Syncer {
 
   close(): void {
     this.sharedTransport.close();
+    this.data.close();
     for (const r of this.regs) r.transport.close();
   }
 
@@ -208,6 +209,27 @@ export class Syncer {
     const at = this.state.layers.get(digest);
     if (at === undefined) return false;
     return this.opts.reportMaxAgeMs <= 0 || Date.now() - at < this.opts.reportMaxAgeMs;
+  }
+
+  /**
+   * The policy server keeps pushed data in memory: when it restarts (its container in the same
+   * pod, say) the data is gone while this process still believes it is written. One GET per cycle
+   * of an image we wrote tells; if it is missing, forget what we know and write everything again.
+   */
+  private async checkDataKept(signal?: AbortSignal): Promise<void> {
+    const first = this.state.images.keys().next();
+    if (!this.state.imagesLoaded || first.done) return;
+    try {
+      const doc = await this.data.get([...rootSegments(this.opts.imagesRoot), first.value], signal);
+      if (doc !== undefined) return;
+    } catch {
+      return; // unreachable or failing: loadState and the writes report it
+    }
+    this.logger.log("warn", "the policy data lost the synced images (policy server restarted?); writing everything again", { missing: first.value });
+    this.state.images.clear();
+    this.state.layers.clear();
+    this.state.layersMissing.clear();
+    this.state.imagesLoaded = false;
   }
 
   /** Rebuild the image index from the Data API so a restarted sync stays incremental. */
@@ -477,6 +499,7 @@ export class Syncer {
     };
     const snap = this.snapshotCounts();
     progress.start(0);
+    await this.checkDataKept(signal);
     await this.loadState(signal);
     const repoLimiter = new Limiter(this.opts.concurrency);
     const tagLimiter = new Limiter(this.opts.concurrency);

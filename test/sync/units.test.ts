@@ -2,7 +2,9 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, writeFileSync, existsSync, readFileSync, rmSync } from "node:fs";
+import * as https from "node:https";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as http from "node:http";
@@ -15,9 +17,13 @@ import { mapV4Report } from "../../src/sync/clair-v4.js";
 import { parseV2Layer } from "../../src/sync/clair-v2.js";
 import { parseRetryAfter, requestWithRetry, NodeTransport } from "../../src/sync/http.js";
 import { redact, redactString, FaultLog, MemoryLogger, SyncError } from "../../src/sync/log.js";
-import { encodePath } from "../../src/sync/dataapi.js";
+import { encodePath, DataApi, tokenFromFile } from "../../src/sync/dataapi.js";
 import { createSyncMetrics } from "../../src/sync/metrics.js";
 import { Registry } from "prom-client";
+import { Syncer } from "../../src/sync/sync.js";
+import { registryAvailable, startRegistry, makeLayer, pushImage } from "./registry-helper.js";
+import { ClairV2Replay, DataApiRecorder } from "./servers.js";
+import { registryConfig, syncOptions, RECORDED_VULNERABLE } from "./common.js";
 
 const D = (c: string) => "sha256:" + c.repeat(64);
 
@@ -339,4 +345,165 @@ test("the documented example config parses", () => {
   assert.deepEqual(o.registries[0]!.platforms.map((p) => `${p.os}/${p.architecture}`), ["linux/amd64", "linux/arm64"]);
   assert.equal(o.registries[1]!.scannerUrl, "http://registry.registry.svc:5000");
   assert.equal(o.registries[1]!.insecure, true);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The sync as a sidecar of the policy server (deploy/kubernetes): HTTPS Data API on 127.0.0.1
+// with a certificate for the Service name, bearer token from a mounted Secret.
+
+test("flags: Data API token file and TLS settings, from flags and from the config file", () => {
+  const o = parseSyncFlags(["--repository", "a/b", "--opa-url", "https://127.0.0.1:8181/v1", "--opa-token-file", "/t/token", "--opa-ca-file=/c/tls.crt", "--opa-tls-server-name", "svc.ns.svc"], {});
+  assert.equal(o.opaTokenFile, "/t/token");
+  assert.deepEqual(o.opaTls, { caFile: "/c/tls.crt", serverName: "svc.ns.svc", insecure: false });
+  const plain = parseSyncFlags(["--repository", "a/b"], {});
+  assert.equal(plain.opaTokenFile, undefined);
+  assert.equal(plain.opaTls, undefined);
+  assert.deepEqual(parseSyncFlags(["--repository", "a/b", "--opa-url", "https://x/v1", "--opa-insecure"], {}).opaTls, { insecure: true });
+  assert.throws(() => parseSyncFlags(["--repository", "a/b", "--opa-ca-file", "/c"], {}), /need an https --opa-url/);
+
+  const dir = mkdtempSync(join(tmpdir(), "ie-cfg-"));
+  const cfg = join(dir, "sync.yaml");
+  writeFileSync(cfg, "opa: {url: 'https://127.0.0.1:8181/v1', tokenFile: /t, caFile: /c, serverName: s.svc}\nregistries: [{url: 'https://r.example', repositories: [a/b]}]\n");
+  const c = parseSyncFlags(["--config", cfg], {});
+  assert.equal(c.opaTokenFile, "/t");
+  assert.deepEqual(c.opaTls, { caFile: "/c", serverName: "s.svc", insecure: false });
+  // A flag overrides the file.
+  assert.equal(parseSyncFlags(["--config", cfg, "--opa-token-file", "/other"], {}).opaTokenFile, "/other");
+  writeFileSync(cfg, "opa: {tokenFlie: /t}\nregistries: [{url: 'https://r.example', repositories: [a/b]}]\n");
+  assert.throws(() => parseSyncFlags(["--config", cfg], {}), /unknown key "opa.tokenFlie"/);
+  writeFileSync(cfg, "opa: {url: 'https://x/v1', insecure: 'yes'}\nregistries: [{url: 'https://r.example', repositories: [a/b]}]\n");
+  assert.throws(() => parseSyncFlags(["--config", cfg], {}), /opa.insecure must be true or false/);
+  for (const f of ["--opa-token-file", "--opa-ca-file", "--opa-tls-server-name", "--opa-insecure"]) assert.ok(SYNC_HELP.includes(f), f);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("config file: empty credentials from the environment mean anonymous access", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ie-cfg-"));
+  const cfg = join(dir, "sync.yaml");
+  writeFileSync(cfg, "registries: [{url: 'https://r.example', usernameEnv: U, passwordEnv: P, repositories: [a/b]}]\n");
+  assert.equal(parseSyncFlags(["--config", cfg], { U: "", P: "" }).registries[0]!.credentials, undefined);
+  assert.deepEqual(parseSyncFlags(["--config", cfg], { U: "u", P: "" }).registries[0]!.credentials, { username: "u", password: "" });
+  assert.throws(() => parseSyncFlags(["--config", cfg], { U: "u" }), /environment variable P/);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("token files: first line that is not blank or a comment", () => {
+  assert.equal(tokenFromFile("\n# comment\n  abc  \ndef\n"), "abc");
+  assert.equal(tokenFromFile("# only a comment\n\n"), undefined);
+  assert.equal(tokenFromFile("tok"), "tok");
+});
+
+const opensslAvailable = spawnSync("openssl", ["version"]).status === 0;
+
+/** A CA and a server certificate issued by it for `name` (DNS SAN only, no IP). */
+function issueCert(dir: string, prefix: string, name: string): { ca: string; cert: string; key: string } {
+  const p = (f: string) => join(dir, `${prefix}-${f}`);
+  const run = (args: string[]) => {
+    const r = spawnSync("openssl", args, { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr}`);
+  };
+  run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", `/CN=${prefix}-ca`, "-keyout", p("ca.key"), "-out", p("ca.crt")]);
+  run(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", `/CN=${name}`, "-keyout", p("tls.key"), "-out", p("tls.csr")]);
+  writeFileSync(p("ext"), `subjectAltName=DNS:${name}\n`);
+  run(["x509", "-req", "-in", p("tls.csr"), "-CA", p("ca.crt"), "-CAkey", p("ca.key"), "-CAcreateserial", "-days", "2", "-out", p("tls.crt"), "-extfile", p("ext")]);
+  return { ca: p("ca.crt"), cert: p("tls.crt"), key: p("tls.key") };
+}
+
+test("Data API over HTTPS on 127.0.0.1: pinned certificate + server name, token from a file, rotation of both", { skip: opensslAvailable ? false : "openssl is not installed" }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ie-dataapi-tls-"));
+  const name = "image-enforcer.image-enforcer.svc";
+  const one = issueCert(dir, "one", name);
+  const two = issueCert(dir, "two", name);
+  const seen: Array<string | undefined> = [];
+  const server = https.createServer({ cert: readFileSync(one.cert), key: readFileSync(one.key) }, (req, res) => {
+    seen.push(req.headers["authorization"]);
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(req.headers["authorization"] === "Bearer tok-2" || req.headers["authorization"] === "Bearer tok-1" ? 204 : 401, { "content-type": "application/json" });
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as AddressInfo).port;
+  const url = `https://127.0.0.1:${port}/v1`;
+  const tokenFile = join(dir, "token");
+  const pinned = join(dir, "pinned.crt");
+  writeFileSync(tokenFile, "# the sync's token\ntok-1\n");
+  writeFileSync(pinned, readFileSync(one.cert));
+  const retry = { attempts: 1, baseDelayMs: 1, maxDelayMs: 1, maxRetryAfterMs: 1 };
+  const transport = new NodeTransport();
+  const api = (tls: ConstructorParameters<typeof DataApi>[0]["tls"], tf: string | undefined = tokenFile) => new DataApi({ url, transport, retry, timeoutMs: 5000, tokenFile: tf, tls });
+  const clients: DataApi[] = [];
+  const mk = (tls: ConstructorParameters<typeof DataApi>[0]["tls"], tf?: string) => {
+    const c = api(tls, tf);
+    clients.push(c);
+    return c;
+  };
+  try {
+    // The server's own certificate pinned (not a root: it is issued by one.ca), checked for the Service name.
+    const pinnedApi = mk({ caFile: pinned, serverName: name });
+    await pinnedApi.put(["data", "x"], { a: 1 });
+    assert.equal(seen.at(-1), "Bearer tok-1");
+    // The issuing CA works as well.
+    await mk({ caFile: one.ca, serverName: name }).put(["data", "x"], 1);
+    // Without the server name the certificate does not match 127.0.0.1.
+    await assert.rejects(mk({ caFile: one.ca }).put(["data", "x"], 1), (e: unknown) => e instanceof SyncError && e.component === "data-api" && /unreachable/.test(e.message));
+    // A certificate the file does not hold is refused.
+    await assert.rejects(mk({ caFile: two.ca, serverName: name }).put(["data", "x"], 1), /unreachable/);
+    // Token rotated in the mounted file: the next request carries the new one.
+    writeFileSync(tokenFile, "tok-2\n");
+    await pinnedApi.put(["data", "x"], 2);
+    assert.equal(seen.at(-1), "Bearer tok-2");
+    // Certificate renewed (another CA even): the server serves it, the pinned file is replaced.
+    server.setSecureContext({ cert: readFileSync(two.cert), key: readFileSync(two.key) });
+    writeFileSync(pinned, readFileSync(two.cert));
+    await pinnedApi.put(["data", "x"], 3);
+    // A token the server does not accept: 401 with a hint naming the flag.
+    writeFileSync(tokenFile, "wrong\n");
+    await assert.rejects(pinnedApi.put(["data", "x"], 4), (e: unknown) => e instanceof SyncError && /HTTP 401/.test(e.message) && /--opa-token-file/.test(e.hint));
+    // Missing or empty token file: a Data API fault of this request (retried later), not a crash.
+    const before = seen.length;
+    await assert.rejects(mk({ caFile: pinned, serverName: name }, join(dir, "missing")).put(["data", "x"], 5), (e: unknown) => e instanceof SyncError && e.component === "data-api" && /cannot read --opa-token-file/.test(e.message));
+    writeFileSync(tokenFile, "# nothing yet\n");
+    await assert.rejects(pinnedApi.put(["data", "x"], 6), /holds no token/);
+    writeFileSync(tokenFile, "tok-2\n");
+    await assert.rejects(mk({ caFile: join(dir, "missing.crt"), serverName: name }).put(["data", "x"], 7), /cannot read --opa-ca-file/);
+    assert.equal(seen.length, before, "nothing is sent without a token or certificate");
+  } finally {
+    for (const c of clients) c.close();
+    transport.close();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a policy server that lost the pushed data (restarted) gets everything written again", { skip: registryAvailable ? false : "docker-registry is not installed" }, async () => {
+  const reg = await startRegistry();
+  const data = await DataApiRecorder.start();
+  const clair = await ClairV2Replay.start();
+  const syncer = new Syncer(syncOptions([registryConfig(reg.url, ["r/app"])], data.url, { url: `${clair.served.url}/v1`, version: "v2" }));
+  try {
+    const layer = makeLayer({ restart: "yes" });
+    clair.aliases.set(layer.digest, RECORDED_VULNERABLE);
+    await pushImage(reg.url, "r/app", "1", [layer]);
+    let r = await syncer.cycle();
+    assert.deepEqual(r.errors, []);
+    assert.ok(data.get(["docker", "layers", "r", "app", "1"]));
+    assert.ok(data.get(["clair", "layers", layer.digest]));
+    // Nothing changed: nothing written.
+    r = await syncer.cycle();
+    assert.equal(r.requests.dataApi.put, 0);
+    // The server restarts with empty data; the same process notices on its next cycle.
+    data.data = {};
+    r = await syncer.cycle();
+    assert.deepEqual(r.errors, []);
+    assert.ok(data.get(["docker", "layers", "r", "app", "1"]), "manifest written again");
+    assert.ok(data.get(["clair", "layers", layer.digest]), "layer report written again");
+  } finally {
+    syncer.close();
+    await data.served.close();
+    await clair.served.close();
+    await reg.cleanup();
+  }
 });
