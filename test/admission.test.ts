@@ -169,9 +169,24 @@ test('admission: dryRun requests are decided the same and flagged for the caller
   assert.equal(wet.dryRun, false);
 });
 
-test('admission: UPDATE is checked like CREATE; DELETE and CONNECT are allowed without evaluation', () => {
+test('admission: UPDATE is checked when it changes an image; DELETE and CONNECT are allowed without evaluation', () => {
   const obj = objectOf(POD, podSpecWith('containers', DENIED));
-  assert.equal(responseOf(admit(runtime, reviewOf(POD, obj, { operation: 'UPDATE', oldObject: obj }), OPTS)).allowed, false);
+  const before = objectOf(POD, podSpecWith('containers', ALLOWED));
+  for (const k of [KINDS[1]!, KINDS[7]!]) {
+    const changed = admit(runtime, reviewOf(k, objectOf(k, podSpecWith('initContainers', DENIED)), { operation: 'UPDATE', oldObject: objectOf(k, podSpecWith('initContainers', ALLOWED)) }), OPTS);
+    assert.equal(responseOf(changed).allowed, false, k.kind);
+  }
+  assert.equal(responseOf(admit(runtime, reviewOf(POD, obj, { operation: 'UPDATE', oldObject: before }), OPTS)).allowed, false);
+  assert.equal(responseOf(admit(runtime, reviewOf(POD, obj, { operation: 'UPDATE' }), OPTS)).allowed, false, 'no oldObject: checked');
+  // Same images (say, a finalizer removed after the policy got stricter): nothing new to check.
+  const relabelled = { ...obj, metadata: { name: 'web', labels: { x: 'y' } } };
+  const same = admit(runtime, reviewOf(POD, relabelled, { operation: 'UPDATE', oldObject: obj, uid: 'u' }), OPTS);
+  assert.deepEqual(responseOf(same), { uid: 'u', allowed: true });
+  assert.equal(same.outcome, 'skipped');
+  assert.equal(responseOf(admit(runtime, reviewOf(POD, relabelled, { operation: 'UPDATE', oldObject: obj }), { ...OPTS, recheckUnchangedImages: true })).allowed, false);
+  // An image moved to another list is a change.
+  const moved = objectOf(POD, { containers: [{ name: 'app', image: BASE }], initContainers: [{ name: 'extra', image: DENIED }] });
+  assert.equal(responseOf(admit(runtime, reviewOf(POD, moved, { operation: 'UPDATE', oldObject: obj }), OPTS)).allowed, false);
   for (const operation of ['DELETE', 'CONNECT']) {
     const r = admit(runtime, reviewOf(POD, operation === 'DELETE' ? null : obj, { operation, uid: 'd' }), OPTS);
     assert.deepEqual(responseOf(r), { uid: 'd', allowed: true });

@@ -54,6 +54,8 @@ export interface AdmitOptions {
   hooks?: BuiltinHooks;
   /** Fixed time for time.now_ns (tests). */
   nowNs?: bigint;
+  /** Also evaluate UPDATEs that leave every image as it was (default: they are allowed). */
+  recheckUnchangedImages?: boolean;
 }
 
 /** Why the answer is what it is, for decision logs and metrics (not sent to the API server). */
@@ -196,6 +198,12 @@ export function admit(runtime: AdmissionRuntime, body: unknown, opts: AdmitOptio
     const found = podSpecImages(kind, object, lists);
     if (found.problems.length > 0) return invalid(found.problems.join('; '));
     if (found.images.length === 0) return answer({ uid, allowed: true }, 'skipped');
+    // An UPDATE that changes no image (labels, finalizers, replicas...) adds nothing to check, and
+    // refusing it could keep a pod from ever being deleted after the policy got stricter. Pods a
+    // controller creates from such an object are still checked on their own CREATE.
+    if (operation === 'UPDATE' && sub === '' && !opts.recheckUnchangedImages && sameImages(found.images, podSpecImages(kind, request.oldObject, lists))) {
+      return answer({ uid, allowed: true }, 'skipped');
+    }
 
     const namespace = typeof request.namespace === 'string' && request.namespace !== ''
       ? request.namespace
@@ -206,6 +214,14 @@ export function admit(runtime: AdmissionRuntime, body: unknown, opts: AdmitOptio
     // A bug here must not take the webhook down: answer like any other evaluation failure.
     return failure(opts, `internal error: ${(e as Error)?.message ?? String(e)}`, uid, answer);
   }
+}
+
+function sameImages(a: ContainerImage[], old: { found: boolean; problems: string[]; images: ContainerImage[] }): boolean {
+  if (!old.found || old.problems.length > 0 || old.images.length !== a.length) return false;
+  return a.every((x, i) => {
+    const y = old.images[i]!;
+    return x.list === y.list && x.index === y.index && x.image === y.image;
+  });
 }
 
 /** The ImageReview-shaped input, plus the admission context. */
