@@ -15,6 +15,7 @@ import { compilePolicies, prepareQuery } from '../src/rego/index.js';
 import { fromJSON, RObject, toJSON } from '../src/rego/value.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { KINDS, POD, objectOf, reviewOf, type Obj } from './fixtures/admission/objects.js';
+import { validateObject } from './fixtures/admission/validate.js';
 import { json, makeCert, request, tempDir } from './fixtures/server/client.js';
 import { projectRoot } from './helpers/paths.js';
 
@@ -61,6 +62,17 @@ function podSpecWith(list: (typeof LISTS)[number], image: string): Obj {
   else spec[list] = [{ name: 'extra', image }];
   return spec;
 }
+
+test('admission: the test objects of every kind validate against the Kubernetes schemas', () => {
+  for (const k of KINDS) {
+    for (const list of LISTS) {
+      // Ephemeral containers exist only in Pods (the handler reads them everywhere anyway).
+      if (list === 'ephemeralContainers' && k.kind !== 'Pod') continue;
+      validateObject(objectOf(k, podSpecWith(list, ALLOWED)));
+    }
+  }
+  assert.throws(() => validateObject(objectOf(POD, { containers: [{ name: 'a', image: 7 }] })));
+});
 
 for (const k of KINDS) {
   test(`admission: ${k.kind} — allowed, denied, warned and audited images in every container list`, () => {

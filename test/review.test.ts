@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -12,6 +12,7 @@ import { admissionReviewFor, admit } from '../src/kube/admission.js';
 import { loadPolicySet } from '../src/runtime/policy-set.js';
 import { prepareQuery } from '../src/rego/index.js';
 import { projectRoot } from './helpers/paths.js';
+import { validateObject } from './fixtures/admission/validate.js';
 
 const root = projectRoot();
 const here = dirname(fileURLToPath(import.meta.url));
@@ -135,4 +136,16 @@ test('review: usage and file errors exit 1 with one line', async () => {
 test('review: lists and multi-document files are split into objects', () => {
   const docs = parseManifests('f.yaml', '---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Pod, metadata: {name: a}}\n- {apiVersion: v1, kind: Pod, metadata: {name: b}}\n---\n---\n- 1\n');
   assert.deepEqual(docs.map((d) => (d.object ? (d.object.metadata as { name: string }).name : d.error)), ['a', 'b', 'not a Kubernetes object (expected a mapping with apiVersion and kind)']);
+});
+
+test('review: the example manifests are valid Kubernetes objects', () => {
+  const dir = P('examples/workloads');
+  let n = 0;
+  for (const f of readdirSync(dir)) {
+    for (const doc of parseManifests(f, readFileSync(join(dir, f), 'utf8'))) {
+      validateObject(doc.object!);
+      n++;
+    }
+  }
+  assert.equal(n, 12);
 });
