@@ -2,7 +2,11 @@
 // the kustomization renders (with our own small renderer, and with `kubectl kustomize` when
 // kubectl is installed: both must agree), the pieces fit together (labels, ports, mounts, the
 // webhook URL and the policy it names), the Deployment is hardened, and the API-server files
-// carry valid ImagePolicyWebhook settings.
+// carry valid ImagePolicyWebhook settings. The layer sync beside the server and the Clair
+// kustomization (deploy/kubernetes/clair) are checked the same way, and for their wiring: the
+// sync's flags parse, its --opa-url reaches the server container with the server's certificate
+// and an accepted token, its Clair URL is Clair's Service, the pre-shared key and database
+// password written by clair/make-secrets.sh match on both sides.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -11,10 +15,12 @@ import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { Command } from 'commander';
 import { parse, parseAllDocuments, parseDocument, isMap, isPair, isScalar, type Node as YamlNode } from 'yaml';
-import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
-import { Deployment } from 'kubernetes-models/apps/v1';
+import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { registerRunCommand } from '../src/cli/run.js';
+import { parseSyncFlags, type SyncOptions } from '../src/sync/options.js';
 import { compilePolicies, prepareQuery } from '../src/rego/index.js';
 import { Runtime, type ReloadEvent } from '../src/runtime/runtime.js';
 import { fromJSON, toJSON } from '../src/rego/value.js';
@@ -33,6 +39,9 @@ const VALIDATORS: Record<string, (o: unknown) => void> = {
   'v1/Service': (o) => new Service(o as ConstructorParameters<typeof Service>[0]).validate(),
   'apps/v1/Deployment': (o) => new Deployment(o as ConstructorParameters<typeof Deployment>[0]).validate(),
   'policy/v1/PodDisruptionBudget': (o) => new PodDisruptionBudget(o as ConstructorParameters<typeof PodDisruptionBudget>[0]).validate(),
+  'apps/v1/StatefulSet': (o) => new StatefulSet(o as ConstructorParameters<typeof StatefulSet>[0]).validate(),
+  'networking.k8s.io/v1/NetworkPolicy': (o) => new NetworkPolicy(o as ConstructorParameters<typeof NetworkPolicy>[0]).validate(),
+  'v1/Secret': (o) => new Secret(o as ConstructorParameters<typeof Secret>[0]).validate(),
 };
 
 function validate(o: K8sObject): void {
@@ -65,8 +74,8 @@ function setImages(o: K8sObject, images: NonNullable<Kustomization['images']>): 
 }
 
 /**
- * Renders the subset of kustomize this folder uses: resources, namespace, configMapGenerator
- * with files (names without hash suffix). Anything else in the kustomization is an error, so
+ * Renders the subset of kustomize these folders use: resources, namespace, configMapGenerator
+ * with files (`path`, or `key=path`; names without hash suffix). Anything else in the kustomization is an error, so
  * the folder cannot silently grow beyond what this checks.
  */
 function render(dir: string): K8sObject[] {
@@ -84,7 +93,11 @@ function render(dir: string): K8sObject[] {
   }
   for (const g of k.configMapGenerator ?? []) {
     const data: Record<string, string> = {};
-    for (const f of g.files ?? []) data[basename(f)] = readFileSync(join(dir, f), 'utf8');
+    for (const f of g.files ?? []) {
+      const eq = f.indexOf('=');
+      if (eq >= 0) data[f.slice(0, eq)] = readFileSync(join(dir, f.slice(eq + 1)), 'utf8');
+      else data[basename(f)] = readFileSync(join(dir, f), 'utf8');
+    }
     out.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: g.name }, data });
   }
   if (k.namespace) for (const o of out) if (!CLUSTER_SCOPED.has(o.kind)) o.metadata.namespace = k.namespace;
@@ -93,20 +106,33 @@ function render(dir: string): K8sObject[] {
 }
 
 const rendered = render(kdir);
+const clairDir = join(kdir, 'clair');
+const clairRendered = render(clairDir);
 
-function find<T extends K8sObject = K8sObject>(kind: string): T {
-  const o = rendered.find((x) => x.kind === kind);
-  assert.ok(o, `a ${kind} is rendered`);
+function find<T extends K8sObject = K8sObject>(kind: string, from: K8sObject[] = rendered, name?: string): T {
+  const o = from.find((x) => x.kind === kind && (name === undefined || x.metadata.name === name));
+  assert.ok(o, `a ${kind}${name ? ` ${name}` : ''} is rendered`);
   return o as T;
 }
 
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } };
+}
+interface Probe {
+  httpGet?: { path: string; port: string; scheme?: string };
+  exec?: { command: string[] };
+}
 interface Container {
   name: string;
   image: string;
   args: string[];
+  env?: EnvVar[];
   ports: Array<{ name: string; containerPort: number }>;
-  readinessProbe: { httpGet: { path: string; port: string; scheme: string } };
-  livenessProbe: { httpGet: { path: string; port: string; scheme: string } };
+  readinessProbe: { httpGet: { path: string; port: string; scheme: string } } & Probe;
+  livenessProbe: { httpGet: { path: string; port: string; scheme: string } } & Probe;
+  startupProbe?: Probe;
   resources: { requests: Obj; limits: Obj };
   securityContext: Obj & { capabilities: { drop: string[] }; seccompProfile: { type: string } };
   volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
@@ -115,13 +141,20 @@ interface PodSpec {
   serviceAccountName: string;
   securityContext: Obj & { seccompProfile: { type: string }; runAsUser: number };
   containers: Container[];
-  volumes: Array<{ name: string; configMap?: { name: string }; secret?: { secretName: string } }>;
+  volumes: Volume[];
+}
+interface Volume {
+  name: string;
+  configMap?: { name: string; items?: Array<{ key: string; path: string }> };
+  secret?: { secretName: string; optional?: boolean; items?: Array<{ key: string; path: string }> };
+  projected?: { sources: Array<{ configMap?: { name: string; items?: Array<{ key: string; path: string }> }; secret?: { name: string; items?: Array<{ key: string; path: string }> } }> };
+  emptyDir?: Obj;
 }
 type DeploymentObj = K8sObject & { spec: { selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> }; spec: PodSpec } } };
 
 /** A rendered ConfigMap's data by name. */
-function configMapData(name: string): Record<string, string> {
-  const cm = rendered.find((o) => o.kind === 'ConfigMap' && o.metadata.name === name) as (K8sObject & { data: Record<string, string> }) | undefined;
+function configMapData(name: string, from: K8sObject[] = rendered): Record<string, string> {
+  const cm = from.find((o) => o.kind === 'ConfigMap' && o.metadata.name === name) as (K8sObject & { data: Record<string, string> }) | undefined;
   assert.ok(cm, `ConfigMap ${name} is rendered`);
   return cm.data;
 }
@@ -141,7 +174,8 @@ function deployablePolicies(): string[] {
 
 const deployment = find<DeploymentObj>('Deployment');
 const pod = deployment.spec.template.spec;
-const container = pod.containers[0];
+const container = pod.containers.find((c) => c.name === 'image-enforcer') as Container;
+const syncContainer = pod.containers.find((c) => c.name === 'sync') as Container;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -159,8 +193,9 @@ test('deploy policies are identical to the repository policies', () => {
 });
 
 test('every rendered object validates against the Kubernetes schemas', () => {
-  assert.deepEqual(rendered.map((o) => o.kind).sort(), ['ConfigMap', 'ConfigMap', 'Deployment', 'Namespace', 'PodDisruptionBudget', 'Service', 'ServiceAccount']);
+  assert.deepEqual(rendered.map((o) => o.kind).sort(), ['ConfigMap', 'ConfigMap', 'ConfigMap', 'Deployment', 'Namespace', 'PodDisruptionBudget', 'Service', 'ServiceAccount']);
   for (const o of rendered) validate(o);
+  assert.ok(container && syncContainer, 'the server and the sync container');
 });
 
 test('schema validation catches broken objects (the check is real)', () => {
@@ -181,15 +216,17 @@ test('kubectl kustomize renders the folder like the test renderer (when kubectl 
     t.skip('kubectl is not installed');
     return;
   }
-  const r = spawnSync('kubectl', ['kustomize', kdir], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  const fromKubectl = parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject);
-  const key = (o: K8sObject) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
-  const byKey = (list: K8sObject[]) => new Map(list.map((o) => [key(o), o]));
-  const ours = byKey(rendered);
-  const theirs = byKey(fromKubectl);
-  assert.deepEqual([...theirs.keys()].sort(), [...ours.keys()].sort());
-  for (const [k, o] of theirs) assert.deepEqual(o, ours.get(k), k);
+  for (const [dir, list] of [[kdir, rendered], [clairDir, clairRendered]] as const) {
+    const r = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const fromKubectl = parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject);
+    const key = (o: K8sObject) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+    const byKey = (l: K8sObject[]) => new Map(l.map((o) => [key(o), o]));
+    const ours = byKey(list);
+    const theirs = byKey(fromKubectl);
+    assert.deepEqual([...theirs.keys()].sort(), [...ours.keys()].sort());
+    for (const [k, o] of theirs) assert.deepEqual(o, ours.get(k), k);
+  }
 });
 
 test('`kustomize edit set image` (an images entry) is honoured by the renderer, as by kubectl', () => {
@@ -292,18 +329,33 @@ test('deployment: every flag it passes is a flag of `image-enforcer run`', () =>
   for (const a of container.args.filter((x) => x.startsWith('-'))) assert.ok(known.has(a.split('=')[0]), `unknown flag ${a}`);
 });
 
-test('deployment: hardened (non-root, read-only root, no capabilities, RuntimeDefault seccomp)', () => {
-  assert.equal(pod.securityContext.runAsNonRoot, true);
-  assert.ok(pod.securityContext.runAsUser > 0);
-  assert.equal(pod.securityContext.seccompProfile.type, 'RuntimeDefault');
-  const sc = container.securityContext;
-  assert.equal(sc.runAsNonRoot, true);
-  assert.equal(sc.readOnlyRootFilesystem, true);
-  assert.equal(sc.allowPrivilegeEscalation, false);
-  assert.deepEqual(sc.capabilities.drop, ['ALL']);
-  assert.equal(sc.seccompProfile.type, 'RuntimeDefault');
+/** The hardening every container of ours meets (also the restricted Pod Security Standard). */
+function assertHardened(spec: PodSpec, writable: string[], what: string): void {
+  assert.equal(spec.securityContext.runAsNonRoot, true, what);
+  assert.ok(spec.securityContext.runAsUser > 0, what);
+  assert.equal(spec.securityContext.seccompProfile.type, 'RuntimeDefault', what);
+  assert.equal((spec as PodSpec & { automountServiceAccountToken?: boolean }).automountServiceAccountToken, false, `${what}: no API token`);
+  for (const c of spec.containers) {
+    const sc = c.securityContext;
+    assert.equal(sc.runAsNonRoot, true, c.name);
+    assert.equal(sc.readOnlyRootFilesystem, true, c.name);
+    assert.equal(sc.allowPrivilegeEscalation, false, c.name);
+    assert.deepEqual(sc.capabilities.drop, ['ALL'], c.name);
+    assert.equal(sc.seccompProfile.type, 'RuntimeDefault', c.name);
+    for (const m of c.volumeMounts) if (!writable.includes(m.name)) assert.equal(m.readOnly, true, `${c.name}: ${m.name}`);
+    for (const r of ['cpu', 'memory']) {
+      assert.ok(c.resources.requests[r], `${c.name}: request ${r}`);
+      assert.ok(c.resources.limits[r], `${c.name}: limit ${r}`);
+    }
+  }
+}
+
+test('deployment: hardened (non-root, read-only root, no capabilities, RuntimeDefault seccomp), both containers', () => {
+  assertHardened(pod, ['tmp'], 'image-enforcer');
   assert.equal(pod.serviceAccountName, find('ServiceAccount').metadata.name);
-  for (const m of container.volumeMounts) if (m.name !== 'tmp') assert.equal(m.readOnly, true, m.name);
+  assert.deepEqual(pod.containers.map((c) => c.name), ['image-enforcer', 'sync']);
+  // The sync runs the same image.
+  assert.equal(syncContainer.image, container.image);
 });
 
 test('deployment: probes on /health over HTTPS, resource requests and limits', () => {
@@ -430,4 +482,316 @@ test('Dockerfile: builds on node:20 and runs `image-enforcer run --server` as th
   assert.notEqual(Number(user[1]), 0);
   assert.equal(Number(user[1]), pod.securityContext.runAsUser);
   assert.match(text, /npx tsc -p \./);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The layer sync beside the server, and Clair (deploy/kubernetes/clair)
+
+const flagValue = (args: string[], name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+
+/** The volume mounted (in container c) at the directory holding `file`, and the file's name in it. */
+function volumeOf(c: Container, spec: PodSpec, file: string): { volume: Volume; name: string } {
+  const m = c.volumeMounts.filter((x) => file.startsWith(`${x.mountPath}/`)).sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+  assert.ok(m, `${file} is inside a volume mount of ${c.name}`);
+  const volume = spec.volumes.find((v) => v.name === m.name);
+  assert.ok(volume, `volume ${m.name} exists`);
+  return { volume, name: file.slice(m.mountPath.length + 1) };
+}
+
+/** The Secret key a file of a secret volume comes from (through `items`, or the key itself). */
+function secretKeyOf(v: Volume, file: string): { secret: string; key: string } {
+  assert.ok(v.secret, `${v.name} is a secret volume`);
+  const item = v.secret.items?.find((i) => i.path === file);
+  if (v.secret.items) assert.ok(item, `${file} is an item of ${v.name}`);
+  return { secret: v.secret.secretName, key: item?.key ?? file };
+}
+
+const syncYaml = (): string => {
+  const file = flagValue(syncContainer.args, 'config');
+  assert.ok(file, 'the sync reads a --config file');
+  const { volume, name } = volumeOf(syncContainer, pod, file);
+  assert.ok(volume.configMap, 'from a ConfigMap');
+  const data = configMapData(volume.configMap.name);
+  assert.ok(name in data, `ConfigMap ${volume.configMap.name} has key ${name}`);
+  return data[name];
+};
+
+/** Secret values as created by make-secrets.sh (fixed inputs), parsed and validated. */
+function madeSecrets(env: Record<string, string> = {}): { status: number | null; stderr: string; secrets: Array<K8sObject & { stringData: Record<string, string> }> } {
+  const r = spawnSync('bash', [join(clairDir, 'make-secrets.sh')], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } });
+  const secrets = r.status === 0 ? parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject & { stringData: Record<string, string> }) : [];
+  return { status: r.status, stderr: r.stderr, secrets };
+}
+const PSK = Buffer.from('a test pre-shared key of 32 byte').toString('base64');
+
+/** The sync's options exactly as the container would parse them: its args, its ConfigMap, its env from the Secrets. */
+function syncOptionsAsDeployed(secretValues: Record<string, Record<string, string>>): SyncOptions {
+  const dir = mkdtempSync(join(tmpdir(), 'sync-config-'));
+  try {
+    writeFileSync(join(dir, 'sync.yaml'), syncYaml());
+    const env: Record<string, string | undefined> = {};
+    for (const e of syncContainer.env ?? []) {
+      if (e.value !== undefined) env[e.name] = e.value;
+      const ref = e.valueFrom?.secretKeyRef;
+      if (ref) {
+        const v = secretValues[ref.name]?.[ref.key];
+        if (v === undefined) assert.ok(ref.optional, `${e.name}: Secret ${ref.name} key ${ref.key} is required but not given`);
+        else env[e.name] = v;
+      }
+    }
+    const args = syncContainer.args.slice(1).map((a) => (a.startsWith('--config=') ? `--config=${join(dir, 'sync.yaml')}` : a));
+    return parseSyncFlags(args, env);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const clairDeployment = find<DeploymentObj>('Deployment', clairRendered, 'clair');
+const clairPod = clairDeployment.spec.template.spec;
+const clairContainer = clairPod.containers[0];
+const postgres = find<DeploymentObj & { spec: { serviceName: string; volumeClaimTemplates: Array<{ metadata: { name: string } }> } }>('StatefulSet', clairRendered, 'clair-postgres');
+const postgresPod = postgres.spec.template.spec;
+type ServiceObj = K8sObject & { spec: { selector: Record<string, string>; clusterIP?: string; ports: Array<{ name: string; port: number; targetPort: string }> } };
+
+test('sync container: `image-enforcer sync` with flags and a config file it accepts', () => {
+  assert.equal(syncContainer.args[0], 'sync');
+  const o = syncOptionsAsDeployed({ 'image-enforcer-registry': { username: '', password: '' }, 'image-enforcer-clair': { psk: PSK } });
+  assert.equal(o.once, false, 'runs as a daemon, not --once');
+  assert.equal(o.clair?.version, 'v4');
+  assert.equal(o.clair?.psk, PSK, 'CLAIR_PSK from the Secret');
+  assert.equal(o.registries[0].credentials, undefined, 'empty registry credentials mean anonymous');
+  assert.ok(o.registries[0].repositories.length > 0);
+  // A typo in a flag would be refused (the check is real).
+  assert.throws(() => parseSyncFlags([...syncContainer.args.slice(1).filter((a) => !a.startsWith('--config')), '--repository=a/b', '--opa-ulr=x'], {}), /unknown flag/);
+});
+
+test('sync container: --opa-url reaches the server container over loopback, with its certificate and an accepted token', () => {
+  const o = syncOptionsAsDeployed({ 'image-enforcer-registry': { username: 'u', password: 'p' } });
+  const url = new URL(o.opaUrl);
+  // The server container listens on all addresses (--addr=:port) of the pod's network namespace.
+  assert.match(flagValue(container.args, 'addr') ?? '', /^:\d+$/);
+  assert.equal(url.hostname, '127.0.0.1');
+  assert.equal(url.port, flagValue(container.args, 'addr')?.slice(1));
+  assert.ok(container.ports.some((p) => String(p.containerPort) === url.port));
+  // The server serves HTTPS (it has a certificate) on the v1 Data API.
+  assert.ok(flagValue(container.args, 'tls-cert-file'));
+  assert.equal(url.protocol, 'https:');
+  assert.equal(url.pathname, '/v1');
+  // The certificate is checked for the Service's name (what the serving certificate names) ...
+  const svc = find('Service');
+  assert.equal(o.opaTls?.serverName, `${svc.metadata.name}.${svc.metadata.namespace}.svc`);
+  assert.notEqual(o.opaTls?.insecure, true);
+  // ... against the server's own certificate: the same Secret key the server serves, and only it.
+  const ca = o.opaTls?.caFile;
+  assert.ok(ca);
+  const serverCert = volumeOf(container, pod, flagValue(container.args, 'tls-cert-file')!);
+  const syncCert = volumeOf(syncContainer, pod, ca);
+  assert.deepEqual(secretKeyOf(syncCert.volume, syncCert.name), secretKeyOf(serverCert.volume, serverCert.name));
+  assert.deepEqual(syncCert.volume.secret?.items?.map((i) => i.key), ['tls.crt'], 'the sync never sees the private key');
+  // The token comes from the Secret whose `tokens` key the server accepts; docs put it in both.
+  assert.ok(o.opaTokenFile);
+  const serverTokens = volumeOf(container, pod, flagValue(container.args, 'token-file')!);
+  const syncToken = volumeOf(syncContainer, pod, o.opaTokenFile);
+  const tokenRef = secretKeyOf(syncToken.volume, syncToken.name);
+  assert.equal(tokenRef.secret, secretKeyOf(serverTokens.volume, serverTokens.name).secret);
+  assert.deepEqual(syncToken.volume.secret?.items?.map((i) => i.key), [tokenRef.key], 'only the sync token');
+  // Optional: a Secret without the sync's key must not keep the server (the webhook) from starting.
+  assert.equal(syncToken.volume.secret?.optional, true);
+  const deployDoc = readFileSync(join(root, 'docs', 'deploy.md'), 'utf8');
+  const create = /kubectl -n image-enforcer create secret generic image-enforcer-token(?:[^\n]*\\\n)*[^\n]*/.exec(deployDoc)?.[0] ?? '';
+  assert.match(create, new RegExp(`--from-literal=${tokenRef.key}=`), 'docs/deploy.md creates the sync token key');
+  assert.match(create, /--from-literal=tokens=[^\n]*SYNC_TOKEN/, 'docs/deploy.md lists the sync token among the accepted tokens');
+});
+
+test('sync container: registry credentials from the Secret the docs create, under the names the config reads', () => {
+  const cfg = parse(syncYaml()) as { registries: Array<{ usernameEnv?: string; passwordEnv?: string }> };
+  const env = new Map((syncContainer.env ?? []).map((e) => [e.name, e]));
+  const names = cfg.registries.flatMap((r) => [r.usernameEnv, r.passwordEnv]).filter((x): x is string => Boolean(x));
+  assert.deepEqual(names, ['DOCKER_USER', 'DOCKER_PASSWORD'], 'the original sync\'s variables');
+  const deployDoc = readFileSync(join(root, 'docs', 'deploy.md'), 'utf8');
+  for (const n of names) {
+    const ref = env.get(n)?.valueFrom?.secretKeyRef;
+    assert.ok(ref, `${n} comes from a Secret`);
+    assert.equal(ref.name, 'image-enforcer-registry');
+    const create = new RegExp(`create secret generic ${ref.name}(?:[^\\n]*\\\\\\n)*[^\\n]*`).exec(deployDoc)?.[0] ?? '';
+    assert.match(create, new RegExp(`--from-literal=${ref.key}=`), `docs/deploy.md creates key ${ref.key} of ${ref.name}`);
+  }
+  // The same variables, unset, are a clear configuration error (not a silent anonymous sync).
+  assert.throws(() => syncOptionsAsDeployed({}), /image-enforcer-registry key username is required/);
+});
+
+test('clair: every object validates; namespace clair enforces the restricted standard', () => {
+  assert.deepEqual(clairRendered.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
+    'ConfigMap/clair-config',
+    'Deployment/clair',
+    'Namespace/clair',
+    'NetworkPolicy/clair',
+    'NetworkPolicy/clair-postgres',
+    'Service/clair',
+    'Service/clair-postgres',
+    'StatefulSet/clair-postgres',
+  ]);
+  for (const o of clairRendered) validate(o);
+  const ns = find('Namespace', clairRendered);
+  assert.equal(ns.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
+  for (const o of clairRendered) if (o.kind !== 'Namespace') assert.equal(o.metadata.namespace, ns.metadata.name, `${o.kind}/${o.metadata.name}`);
+  const broken = structuredClone(postgres) as unknown as K8sObject & { spec: Obj };
+  broken.spec.replicas = 'one';
+  assert.throws(() => validate(broken), /replicas/);
+});
+
+test('clair: Clair and PostgreSQL hardened, probed, with resources; PostgreSQL keeps its data on a volume', () => {
+  assertHardened(clairPod, ['tmp'], 'clair');
+  assertHardened(postgresPod, ['data', 'run', 'tmp', 'shm'], 'clair-postgres');
+  for (const c of [clairContainer, postgresPod.containers[0]]) {
+    assert.ok(c.readinessProbe && c.livenessProbe, `${c.name} probes`);
+    assert.doesNotMatch(c.image, /:latest$|^[^:]+$/, `${c.name}: a pinned tag`);
+  }
+  // Clair's health endpoints live on the introspection port.
+  for (const p of [clairContainer.readinessProbe, clairContainer.livenessProbe, clairContainer.startupProbe]) assert.equal(p?.httpGet?.port, 'introspection');
+  const data = postgresPod.containers[0].volumeMounts.find((m) => m.name === 'data');
+  assert.ok(data && postgres.spec.volumeClaimTemplates.some((t) => t.metadata.name === 'data'), 'data from a PersistentVolumeClaim');
+  const pgdata = postgresPod.containers[0].env?.find((e) => e.name === 'PGDATA')?.value;
+  assert.ok(pgdata?.startsWith(`${data.mountPath}/`), 'PGDATA is a subdirectory of the volume (lost+found)');
+});
+
+/** Clair's configuration as Clair loads it: config.yaml, then the drop-ins (JSON merge patches, RFC 7386). */
+function clairConfig(secrets: Array<K8sObject & { stringData: Record<string, string> }>): Obj {
+  const merge = (a: unknown, b: unknown): unknown => {
+    if (b === null || typeof b !== 'object' || Array.isArray(b)) return b;
+    const out: Obj = a !== null && typeof a === 'object' && !Array.isArray(a) ? { ...(a as Obj) } : {};
+    for (const [k, v] of Object.entries(b)) {
+      if (v === null) delete out[k];
+      else out[k] = merge(out[k], v);
+    }
+    return out;
+  };
+  const volume = clairPod.volumes.find((v) => v.name === clairContainer.volumeMounts.find((m) => m.mountPath === '/config')?.name);
+  assert.ok(volume?.projected, 'config volume');
+  const confPath = clairContainer.env?.find((e) => e.name === 'CLAIR_CONF')?.value;
+  assert.equal(confPath, '/config/config.yaml');
+  let conf: unknown;
+  const dropins: Array<[string, unknown]> = [];
+  for (const src of volume.projected.sources) {
+    for (const item of src.configMap?.items ?? []) {
+      assert.equal(item.path, 'config.yaml');
+      conf = parse(configMapData(src.configMap!.name, clairRendered)[item.key]);
+    }
+    for (const item of src.secret?.items ?? []) {
+      // Clair 4.7+ loads <config>.d/*.yaml (merge) drop-ins after the root file.
+      assert.match(item.path, /^config\.yaml\.d\/[^/]+\.yaml$/);
+      const s = secrets.find((x) => x.metadata.name === src.secret!.name);
+      assert.ok(s, `make-secrets.sh writes Secret ${src.secret!.name}`);
+      assert.equal(s.metadata.namespace, clairDeployment.metadata.namespace);
+      dropins.push([item.path, parse(s.stringData[item.key])]);
+    }
+  }
+  for (const [, d] of dropins.sort((a, b) => a[0].localeCompare(b[0]))) conf = merge(conf, d);
+  return conf as Obj;
+}
+
+// Clair 4.7+ refuses unknown keys; these are the documented ones (Clair's config reference).
+const CLAIR_KEYS: Record<string, string[]> = {
+  '': ['http_listen_addr', 'introspection_addr', 'log_level', 'tls', 'indexer', 'matcher', 'matchers', 'updaters', 'notifier', 'auth', 'trace', 'metrics'],
+  indexer: ['connstring', 'scanlock_retry', 'layer_scan_concurrency', 'migrations', 'scanner', 'airgap', 'index_report_request_concurrency'],
+  matcher: ['connstring', 'max_conn_pool', 'indexer_addr', 'migrations', 'period', 'disable_updaters', 'update_retention', 'cache_age', 'disable_enrichment'],
+  notifier: ['connstring', 'migrations', 'indexer_addr', 'matcher_addr', 'poll_interval', 'delivery_interval', 'disable_summary', 'webhook', 'amqp', 'stomp'],
+  updaters: ['sets', 'config', 'filter'],
+  auth: ['psk'],
+  'auth.psk': ['key', 'iss'],
+  metrics: ['name', 'prometheus', 'otlp'],
+};
+
+test('clair: configuration has only known keys, listens where the Service and probes point, uses the PostgreSQL Service', () => {
+  const { secrets, status } = madeSecrets({ CLAIR_PSK: PSK, POSTGRES_PASSWORD: 'pw-123' });
+  assert.equal(status, 0);
+  const conf = clairConfig(secrets);
+  for (const [path, keys] of Object.entries(CLAIR_KEYS)) {
+    const node = (path === '' ? conf : path.split('.').reduce<unknown>((o, k) => (o as Obj | undefined)?.[k], conf)) as Obj | undefined;
+    if (node === undefined) continue;
+    for (const k of Object.keys(node)) assert.ok(keys.includes(k), `unknown Clair config key ${path ? `${path}.` : ''}${k}`);
+  }
+  const port = (addr: unknown) => Number(String(addr).split(':').pop());
+  const cport = (name: string) => clairContainer.ports.find((p) => p.name === name)?.containerPort;
+  assert.equal(port(conf.http_listen_addr), cport('http'));
+  assert.equal(port(conf.introspection_addr), cport('introspection'));
+  // Combo mode needs all three blocks, each with the database.
+  assert.equal(clairContainer.env?.find((e) => e.name === 'CLAIR_MODE')?.value, 'combo');
+  const pgSvc = find<ServiceObj>('Service', clairRendered, 'clair-postgres');
+  const pgEnv = new Map((postgresPod.containers[0].env ?? []).map((e) => [e.name, e]));
+  for (const block of ['indexer', 'matcher', 'notifier']) {
+    const conn = String((conf[block] as Obj | undefined)?.connstring ?? '');
+    const kv = Object.fromEntries(conn.split(/\s+/).filter(Boolean).map((p) => p.split('=') as [string, string]));
+    assert.equal(kv.host, pgSvc.metadata.name, `${block}: host is the PostgreSQL Service`);
+    assert.equal(Number(kv.port), pgSvc.spec.ports[0].port, `${block}: port`);
+    assert.equal(kv.user, pgEnv.get('POSTGRES_USER')?.value, `${block}: user`);
+    assert.equal(kv.dbname, pgEnv.get('POSTGRES_DB')?.value, `${block}: dbname`);
+    assert.equal(kv.password, undefined, `${block}: no password in the ConfigMap`);
+    assert.equal((conf[block] as Obj).migrations, true, `${block}: migrations`);
+  }
+  // The PostgreSQL Service selects the StatefulSet's pods and is its governing Service.
+  for (const [k, v] of Object.entries(pgSvc.spec.selector)) assert.equal(postgres.spec.template.metadata.labels[k], v);
+  assert.equal(postgres.spec.serviceName, pgSvc.metadata.name);
+  assert.ok(postgresPod.containers[0].ports.some((p) => p.name === pgSvc.spec.ports[0].targetPort));
+  // Clair's Service selects Clair and maps its ports by name.
+  const svc = find<ServiceObj>('Service', clairRendered, 'clair');
+  for (const [k, v] of Object.entries(svc.spec.selector)) assert.equal(clairDeployment.spec.template.metadata.labels[k], v);
+  for (const p of svc.spec.ports) assert.ok(clairContainer.ports.some((c) => c.name === p.targetPort), p.name);
+});
+
+test('clair: make-secrets.sh writes one pre-shared key and password that both sides read, with the sync\'s issuer', () => {
+  const { secrets, status, stderr } = madeSecrets({ CLAIR_PSK: PSK, POSTGRES_PASSWORD: 'pw-123' });
+  assert.equal(status, 0, stderr);
+  for (const s of secrets) validate(s);
+  const byName = new Map(secrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s]));
+  // Clair's side: auth.psk from the drop-in.
+  const conf = clairConfig(secrets);
+  const psk = (conf.auth as { psk: { key: string; iss: string[] } }).psk;
+  assert.equal(psk.key, PSK);
+  // The sync's side: CLAIR_PSK from a Secret in the enforcer's namespace, which the script writes.
+  const pskRef = syncContainer.env?.find((e) => e.name === 'CLAIR_PSK')?.valueFrom?.secretKeyRef;
+  assert.ok(pskRef);
+  const syncSecret = byName.get(`${deployment.metadata.namespace}/${pskRef.name}`);
+  assert.ok(syncSecret, `make-secrets.sh writes ${pskRef.name} into ${deployment.metadata.namespace}`);
+  const o = syncOptionsAsDeployed({ 'image-enforcer-registry': { username: '', password: '' }, [pskRef.name]: syncSecret.stringData });
+  assert.equal(o.clair?.psk, psk.key, 'the sync signs with the key Clair verifies');
+  assert.ok(psk.iss.includes(o.clair?.pskIssuer ?? 'image-enforcer'), 'the sync\'s issuer is accepted');
+  // PostgreSQL's password, read by PostgreSQL and by Clair (PGPASSWORD), from the one Secret.
+  const pgPw = postgresPod.containers[0].env?.find((e) => e.name === 'POSTGRES_PASSWORD')?.valueFrom?.secretKeyRef;
+  const clairPw = clairContainer.env?.find((e) => e.name === 'PGPASSWORD')?.valueFrom?.secretKeyRef;
+  assert.ok(pgPw && clairPw);
+  assert.deepEqual(clairPw, pgPw);
+  assert.equal(byName.get(`${postgres.metadata.namespace}/${pgPw.name}`)?.stringData[pgPw.key], 'pw-123');
+  // Without inputs the values are random, and differ between runs.
+  const a = madeSecrets().secrets;
+  const b = madeSecrets().secrets;
+  const key = (l: typeof a) => l.find((s) => s.metadata.name === pskRef.name)?.stringData.psk;
+  assert.ok(key(a) && Buffer.from(key(a)!, 'base64').length >= 32);
+  assert.notEqual(key(a), key(b));
+  // Bad inputs are refused with a message, nothing printed.
+  const bad = madeSecrets({ CLAIR_PSK: 'not base64!' });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /CLAIR_PSK must be base64/);
+});
+
+test('clair: the sync\'s Clair URL is Clair\'s Service (DNS name and port), and the network policies let exactly it in', () => {
+  const o = syncOptionsAsDeployed({ 'image-enforcer-registry': { username: '', password: '' } });
+  const svc = find<ServiceObj>('Service', clairRendered, 'clair');
+  const url = new URL(o.clair?.url ?? '');
+  assert.equal(url.protocol, 'http:');
+  assert.equal(url.hostname, `${svc.metadata.name}.${svc.metadata.namespace}.svc`);
+  assert.equal(Number(url.port), svc.spec.ports.find((p) => p.name === 'http')?.port);
+  assert.equal(url.pathname, '/', 'Clair v4: the client adds /indexer/... and /matcher/...');
+  type Policy = K8sObject & { spec: { podSelector: { matchLabels: Record<string, string> }; ingress: Array<{ from?: Array<{ namespaceSelector?: { matchLabels: Record<string, string> }; podSelector?: { matchLabels: Record<string, string> } }>; ports: Array<{ port: number }> }> } };
+  const np = find<Policy>('NetworkPolicy', clairRendered, 'clair');
+  assert.deepEqual(np.spec.podSelector.matchLabels, clairDeployment.spec.selector.matchLabels);
+  const api = np.spec.ingress.find((r) => r.ports.some((p) => p.port === svc.spec.ports.find((x) => x.name === 'http')?.port || p.port === clairContainer.ports.find((c) => c.name === 'http')?.containerPort));
+  assert.ok(api?.from, 'the API port is restricted');
+  const peer = api.from[0];
+  assert.equal(peer.namespaceSelector?.matchLabels['kubernetes.io/metadata.name'], deployment.metadata.namespace);
+  for (const [k, v] of Object.entries(peer.podSelector?.matchLabels ?? {})) assert.equal(deployment.spec.template.metadata.labels[k], v, 'the enforcer pods (with the sync)');
+  const pg = find<Policy>('NetworkPolicy', clairRendered, 'clair-postgres');
+  assert.deepEqual(pg.spec.podSelector.matchLabels, postgres.spec.selector.matchLabels);
+  assert.deepEqual(pg.spec.ingress[0].from?.[0].podSelector?.matchLabels, clairDeployment.spec.selector.matchLabels);
+  assert.deepEqual(pg.spec.ingress[0].ports.map((p) => p.port), [5432]);
 });
