@@ -208,8 +208,10 @@ test('install-tls.sh: creates the Secret and patches caBundle of every webhook',
   const r = await run(['-o', join(dir, 'tls')], { KUBECTL: kubectl });
   assert.equal(r.code, 0, r.stderr);
   const calls = readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n');
-  assert.match(calls[0]!, /^-n image-enforcer create secret tls image-enforcer-tls --cert=\S+tls\.crt --key=\S+tls\.key --dry-run=client -o yaml$/);
-  assert.equal(calls[1], 'apply -f -');
+  // The two sides of a pipe run at once: either may log first.
+  const firstTwo = calls.slice(0, 2);
+  assert.match(firstTwo.find((c) => c.startsWith('-n ')) ?? '', /^-n image-enforcer create secret tls image-enforcer-tls --cert=\S+tls\.crt --key=\S+tls\.key --dry-run=client -o yaml$/);
+  assert.ok(firstTwo.includes('apply -f -'), firstTwo.join(' | '));
   const patch = calls.find((c) => c.startsWith('patch validatingwebhookconfiguration image-enforcer --type=json -p '))!;
   const ops = JSON.parse(patch.slice(patch.indexOf('-p ') + 3)) as Array<{ op: string; path: string; value: string }>;
   const b64 = readFileSync(join(dir, 'tls', 'ca.crt')).toString('base64');
