@@ -10,6 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { request as httpsRequest } from 'node:https';
 import { type Dirent, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
@@ -25,6 +26,13 @@ import { compilePolicies, prepareQuery } from '../src/rego/index.js';
 import { Runtime, type ReloadEvent } from '../src/runtime/runtime.js';
 import { fromJSON, toJSON } from '../src/rego/value.js';
 import { projectRoot } from './helpers/paths.js';
+import { createServer } from '../src/server/index.js';
+import { Syncer } from '../src/sync/sync.js';
+import { MemoryLogger } from '../src/sync/log.js';
+import { noProgress } from '../src/sync/progress.js';
+import { registryAvailable, startRegistry, makeLayer, pushImage } from './sync/registry-helper.js';
+import { ClairV2Replay } from './sync/servers.js';
+import { RECORDED_VULNERABLE } from './sync/common.js';
 
 const root = projectRoot();
 const kdir = join(root, 'deploy', 'kubernetes');
@@ -794,4 +802,107 @@ test('clair: the sync\'s Clair URL is Clair\'s Service (DNS name and port), and 
   assert.deepEqual(pg.spec.podSelector.matchLabels, postgres.spec.selector.matchLabels);
   assert.deepEqual(pg.spec.ingress[0].from?.[0].podSelector?.matchLabels, clairDeployment.spec.selector.matchLabels);
   assert.deepEqual(pg.spec.ingress[0].ports.map((p) => p.port), [5432]);
+});
+
+test('the pod, run here: the server with the Deployment\'s TLS and token settings, the sync with its Data API flags; a vulnerable image becomes denied', { skip: registryAvailable ? false : 'docker-registry is not installed' }, async () => {
+  // Stand-ins for what Kubernetes provides: the Secrets' files (a CA-issued certificate naming only
+  // the Service, as docs/deploy.md creates it; tokens with the sync's among them), the ConfigMaps'
+  // files, a registry, and Clair (a Clair v2 test server replaying recorded real responses: Clair
+  // cannot run here; the wiring to Clair v4 is checked above).
+  const dir = mkdtempSync(join(tmpdir(), 'pod-'));
+  const svc = find('Service');
+  const svcName = `${svc.metadata.name}.${svc.metadata.namespace}.svc`;
+  const ossl = (args: string[]) => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+  };
+  ossl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=image-enforcer-ca', '-keyout', 'ca.key', '-out', 'ca.crt']);
+  ossl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${svcName}`, '-keyout', 'tls.key', '-out', 'tls.csr']);
+  writeFileSync(join(dir, 'ext'), `subjectAltName=DNS:${svcName},DNS:${svcName}.cluster.local\n`);
+  ossl(['x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-out', 'tls.crt', '-extfile', 'ext']);
+  writeFileSync(join(dir, 'tokens'), 'apiserver-token\nsync-token-value\n');
+  writeFileSync(join(dir, 'sync-token'), 'sync-token-value');
+  mkdirSync(join(dir, 'policies'));
+  for (const [f, text] of Object.entries(configMapData('image-enforcer-policies'))) writeFileSync(join(dir, 'policies', f), text);
+  mkdirSync(join(dir, 'data', 'image_policy'), { recursive: true });
+  writeFileSync(join(dir, 'data', 'image_policy', 'config.yaml'), configMapData('image-enforcer-config')['config.yaml']);
+
+  const reg = await startRegistry();
+  const clair = await ClairV2Replay.start();
+  const runtime = await Runtime.start({ paths: [join(dir, 'policies'), join(dir, 'data')], ignore: ['.*'] });
+  // The server container's settings, with its mounted files at their local paths.
+  assert.equal(flagValue(container.args, 'authentication'), 'token');
+  const server = await createServer(runtime, {
+    addr: '127.0.0.1:0',
+    tlsCertFile: join(dir, 'tls.crt'),
+    tlsPrivateKeyFile: join(dir, 'tls.key'),
+    authentication: 'token',
+    tokenFile: join(dir, 'tokens'),
+    maxBodyBytes: 1 << 20,
+    evalTimeoutMs: 5000,
+    decisionLog: 'off',
+    logSink: { write: () => {} },
+  });
+  const logger = new MemoryLogger();
+  let syncer: Syncer | undefined;
+  try {
+    const debian = makeLayer({ 'etc/os-release': 'ID=debian\nVERSION_ID=8\n' });
+    clair.aliases.set(debian.digest, RECORDED_VULNERABLE);
+    await pushImage(reg.url, 'library/wordpress', '4-apache', [debian, makeLayer({ 'var/www/index.php': '<?php' })]);
+
+    // The sync container's options, exactly as deployed, then only the addresses localised.
+    const deployed = syncOptionsAsDeployed({ 'image-enforcer-registry': { username: '', password: '' } });
+    const opaUrl = new URL(deployed.opaUrl);
+    opaUrl.port = String(server.port);
+    const o: SyncOptions = {
+      ...deployed,
+      opaUrl: opaUrl.toString().replace(/\/$/, ''),
+      opaTls: { ...deployed.opaTls, caFile: join(dir, basename(deployed.opaTls?.caFile ?? '')) },
+      opaTokenFile: join(dir, 'sync-token'),
+      registries: [{ ...deployed.registries[0], url: reg.url, repositories: ['library/wordpress'] }],
+      clair: { url: `${clair.served.url}/v1`, version: 'v2' },
+      retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 20, maxRetryAfterMs: 50 },
+      logger,
+      progress: noProgress,
+    };
+    assert.equal(basename(o.opaTls?.caFile ?? ''), 'tls.crt', 'the pinned file is the serving certificate');
+
+    const review = async (): Promise<{ allowed: boolean; reason?: string }> => {
+      const body = JSON.stringify({ apiVersion: 'imagepolicy.k8s.io/v1alpha1', kind: 'ImageReview', spec: { containers: [{ image: 'wordpress:4-apache' }], namespace: 'production' } });
+      const r = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = httpsRequest(`https://127.0.0.1:${server.port}/v0/data/io/k8s/image_policy/verify`, { method: 'POST', ca: readFileSync(join(dir, 'ca.crt')), servername: svcName, headers: { authorization: 'Bearer apiserver-token', 'content-type': 'application/json' } }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+      assert.equal(r.status, 200, r.text);
+      return (JSON.parse(r.text) as { status: { allowed: boolean; reason?: string } }).status;
+    };
+    assert.equal((await review()).allowed, true, 'no vulnerability data yet');
+
+    syncer = new Syncer(o);
+    const report = await syncer.cycle();
+    assert.deepEqual(report.errors, []);
+    assert.ok(report.imagesWritten >= 1 && report.layerReportsWritten >= 1, JSON.stringify(report));
+    const after = await review();
+    assert.equal(after.allowed, false, 'the synced vulnerable layer denies the image');
+    assert.match(after.reason ?? '', /CVE-/);
+
+    // A server that does not accept the sync's token refuses its writes: a logged Data API error.
+    writeFileSync(join(dir, 'tokens'), 'apiserver-token\n');
+    await server.checkFiles();
+    await pushImage(reg.url, 'library/wordpress', 'latest', [debian]);
+    const refused = await syncer.cycle();
+    assert.ok(refused.errors.some((e) => e.component === 'data-api' && /HTTP 401/.test(e.message)), JSON.stringify(refused.errors));
+  } finally {
+    syncer?.close();
+    await server.close();
+    runtime.close();
+    await clair.served.close();
+    await reg.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
