@@ -7,25 +7,11 @@ import { prepareQuery } from '../rego/index.js';
 import { stringifyJSON, type Value } from '../rego/value.js';
 import { loadPolicySet } from '../runtime/policy-set.js';
 import { formatTestReport, runTests } from '../runtime/tester.js';
+import { ExitCode, UserError, regoVersionOf } from './common.js';
 import { formatErrors, resultSetJSON, resultSetPretty, userErrors } from './output.js';
 import { registerRunCommand } from './run.js';
 import { registerSyncCommand } from './sync.js';
-
-/** Thrown by commands to exit with a code after printing their own output. */
-export class ExitCode extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
-
-export interface CommonFlags {
-  v0Compatible?: boolean;
-  debug?: boolean;
-}
-
-export function regoVersionOf(flags: CommonFlags): 0 | 'auto' {
-  return flags.v0Compatible ? 0 : 'auto';
-}
+import { registerReviewCommand } from './review.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -49,8 +35,6 @@ async function readInput(file: string): Promise<Value> {
   }
 }
 
-/** An error whose message is meant for the user as is. */
-export class UserError extends Error {}
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -152,6 +136,7 @@ export function buildProgram(): Command {
 
   registerRunCommand(program);
   registerSyncCommand(program);
+  registerReviewCommand(program);
   return program;
 }
 

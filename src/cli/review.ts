@@ -14,7 +14,7 @@ import { admissionReviewFor, admit, DEFAULT_DECISION, type AdmissionRuntime, typ
 import { isJSONObject, splitApiVersion, workloadKind, type JSONObject } from '../kube/pod-specs.js';
 import { prepareQuery, type PreparedQuery } from '../rego/index.js';
 import { loadPolicySet } from '../runtime/policy-set.js';
-import { ExitCode, UserError } from './main.js';
+import { ExitCode, UserError } from './common.js';
 
 export interface ReviewItem {
   file: string;

@@ -3,7 +3,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Runtime } from '../runtime/runtime.js';
 import type { ServerOptions } from '../server/index.js';
-import { regoVersionOf } from './main.js';
+import { regoVersionOf } from './common.js';
 
 function positiveInt(what: string) {
   return (v: string): number => {
@@ -37,6 +37,12 @@ export function registerRunCommand(program: Command): void {
     .option('--max-body-size <bytes>', 'largest request body accepted', positiveInt('--max-body-size'), 8 * 1024 * 1024)
     .option('--eval-timeout <duration>', 'time limit for one policy evaluation', parseDurationMs, 5000)
     .addOption(new Option('--decision-log <target>', 'where decision log lines go').choices(['stdout', 'stderr', 'off']).default('stdout'))
+    .addOption(
+      new Option('--admission-failure-mode <mode>', 'admission webhook (/v1/admit) answer when the policy cannot be evaluated: deny, or allow with an audit annotation')
+        .choices(['deny', 'allow'])
+        .default('deny'),
+    )
+    .option('--admission-timeout <duration>', 'admission webhook evaluation limit; keep it below the webhook timeoutSeconds', parseDurationMs, 9000)
     .option('--sync-config <file>', 'also run the layer sync in this process with this configuration (YAML)')
     .option('--allow-net <hosts>', 'let http.send reach these hosts (comma-separated); off by default')
     .option('--ignore <pattern>', 'file name pattern to skip when loading (repeatable)', (v: string, p: string[]) => [...p, v], [])
@@ -61,6 +67,8 @@ export function registerRunCommand(program: Command): void {
           evalTimeoutMs: o.evalTimeout,
           decisionLog: o.decisionLog,
           syncConfig: o.syncConfig,
+          admissionFailureMode: o.admissionFailureMode,
+          admissionTimeoutMs: o.admissionTimeout,
           allowNet: o.allowNet ? String(o.allowNet).split(',').map((h: string) => h.trim()).filter(Boolean) : undefined,
         };
         // Loaded on demand so that `eval` and `test` start fast.

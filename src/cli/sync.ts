@@ -1,7 +1,7 @@
 // `image-enforcer sync`: the layer sync daemon (the original clair-layer-sync), with its flags.
 // Flag parsing and the loop live in src/sync; this only adapts them to the command line.
 import type { Command } from 'commander';
-import { UserError } from './main.js';
+import { UserError } from './common.js';
 
 export function registerSyncCommand(program: Command): void {
   program

@@ -6,7 +6,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BuiltinHooks } from '../rego/builtins/registry.js';
 import { HaltError, RegoError, RegoErrors } from '../rego/errors.js';
 import type { EvalOutcome, PreparedQuery } from '../rego/index.js';
-import { RObject, isObject, stringifyJSON, type Value } from '../rego/value.js';
+import { admit, type FailureMode } from '../kube/admission.js';
+import { RObject, fromJSON, isObject, stringifyJSON, type Value } from '../rego/value.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { StoreError, parsePointer, type JsonPatchOp } from '../store/index.js';
 import type { TokenAuthenticator } from './auth.js';
@@ -40,6 +41,8 @@ export interface ApiOptions {
   imageReviewPaths: string[][];
   hooks: BuiltinHooks;
   version: string;
+  /** The admission webhook's answer when the policy cannot be evaluated, and its time limit. */
+  admission: { failureMode: FailureMode; timeoutMs: number };
 }
 
 type Handler = (c: Ctx) => Promise<void> | void;
@@ -119,6 +122,10 @@ export class Api {
           methods: { GET: (c) => this.policyGet(c), PUT: (c) => this.policyPut(c), DELETE: (c) => this.policyDelete(c) },
         },
       },
+      // The validating admission webhook. Open without a token: API servers of managed
+      // clusters cannot be given credentials for webhooks; TLS and the network protect it, and
+      // it only answers decisions (it reads no stored documents back to the caller).
+      { prefix: '/v1/admit', exact: true, route: { label: 'v1/admit', open: true, methods: { POST: (c) => this.admission(c) } } },
       { prefix: '/v1/query', exact: true, route: { label: 'v1/query', methods: { GET: (c) => this.queryGet(c), POST: (c) => this.queryPost(c) } } },
       { prefix: '/health', exact: false, route: health },
       { prefix: '/metrics', exact: true, route: { label: 'metrics', methods: { GET: (c) => this.prometheus(c) } } },
@@ -360,6 +367,30 @@ export class Api {
     const allowed = reviewAllowed(value);
     if (allowed !== undefined && looksLikeImageReview(input)) this.o.metrics.imageReviews.inc({ allowed: String(allowed) });
     this.send(c.res, 200, value, c.pretty);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Validating admission webhook: AdmissionReview in, AdmissionReview out (src/kube/admission.ts).
+
+  private async admission(c: Ctx): Promise<void> {
+    let body: Value | undefined;
+    try {
+      body = await this.readDocument(c);
+    } catch (e) {
+      if (e instanceof ApiError || e instanceof ClientGone) throw e;
+      throw badRequest(`body is not a valid AdmissionReview: ${(e as Error).message}`);
+    }
+    const t0 = process.hrtime.bigint();
+    const r = admit(this.runtime, body, { failureMode: this.o.admission.failureMode, timeoutMs: this.o.admission.timeoutMs, hooks: this.o.hooks });
+    c.evalNs = process.hrtime.bigint() - t0;
+    this.o.metrics.decisions.inc({ handler: 'v1/admit', outcome: r.outcome });
+    // A dry run has no side effects: no decision log.
+    if (!r.dryRun && r.input !== undefined) {
+      const id = this.o.decisionLog?.newId();
+      const error: ErrorBody | undefined = r.error ? { code: 'evaluation_error', message: r.error } : undefined;
+      this.logDecision(c, id, ['v1', 'admit'], fromJSON(r.input), r.result === undefined ? undefined : fromJSON(r.result), error);
+    }
+    this.send(c.res, r.statusCode, r.body, c.pretty);
   }
 
   private isImageReviewPath(path: string[]): boolean {

@@ -34,6 +34,10 @@ export interface ServerOptions {
   syncConfig?: string;
   /** Hosts http.send may reach; undefined disables network access from policies. */
   allowNet?: string[];
+  /** POST /v1/admit: the answer when the policy cannot be evaluated ("deny"). */
+  admissionFailureMode?: 'deny' | 'allow';
+  /** POST /v1/admit: evaluation time limit; keep it below the webhook's timeoutSeconds (9000 ms). */
+  admissionTimeoutMs?: number;
 
   // Less common knobs (defaults in parentheses); mostly for tests and embedding.
   /** Data path of `POST /` ("system/main"). */
@@ -158,6 +162,7 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
     imageReviewPaths: (opts.imageReviewPaths ?? ['io/k8s/image_policy']).map(splitPath),
     hooks,
     version,
+    admission: { failureMode: opts.admissionFailureMode ?? 'deny', timeoutMs: opts.admissionTimeoutMs ?? 9000 },
   });
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => void api.handle(req, res);
