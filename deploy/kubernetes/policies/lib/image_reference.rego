@@ -152,7 +152,7 @@ _first_component(name) := [substring(name, 0, i), substring(name, i + 1, -1)] if
 	i >= 0
 }
 
-_is_domain("localhost")
+_is_domain(c) if c == "localhost"
 
 _is_domain(c) if contains(c, ".")
 

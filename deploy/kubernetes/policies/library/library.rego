@@ -36,7 +36,10 @@ images contains image if {
 	image := container.image
 }
 
-reference(image) := image_reference.parse(image)
+# Each image is parsed once per decision (a rule's value is computed once; a function call is not).
+references[image] := image_reference.parse(image) if some image in images
+
+reference(image) := references[image]
 
 # ---------------------------------------------------------------------------------------------
 # Settings
