@@ -348,7 +348,7 @@ describe('--sync-config', () => {
   const mainJs = join(here, '..', 'src', 'cli', 'main.js');
   const launcher = `const { main } = await import(${JSON.stringify(mainJs)}); process.exitCode = await main(process.argv.slice(1));`;
 
-  test('the layer sync runs in the server process and writes manifests through the Data API', async () => {
+  for (const tls of [false, true]) test(`the layer sync runs in the server process and writes manifests through the Data API${tls ? ' (HTTPS)' : ''}`, async () => {
     // A minimal registry: one repository with one tag and a single-platform manifest.
     const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } });
     const sha = (s: string): string => 'sha256:' + createHash('sha256').update(s).digest('hex');
@@ -377,10 +377,14 @@ describe('--sync-config', () => {
     const tokenFile = join(dir, 'tokens');
     writeFileSync(tokenFile, 'secret-token\n');
 
+    // With TLS the in-process sync must trust the server's own certificate.
+    const cert = tls ? makeCert(dir, 'image-enforcer.image-enforcer.svc') : undefined;
+    const tlsArgs = cert ? ['--tls-cert-file', cert.certFile, '--tls-private-key-file', cert.keyFile] : [];
+    const base = `${tls ? 'https' : 'http'}://127.0.0.1:`;
     const port = await freePort();
     const child = spawn(
       process.execPath,
-      ['--input-type=module', '-e', launcher, 'run', '--server', '--addr', `127.0.0.1:${port}`, '--decision-log', 'off',
+      ['--input-type=module', '-e', launcher, 'run', '--server', '--addr', `127.0.0.1:${port}`, '--decision-log', 'off', ...tlsArgs,
         '--authentication', 'token', '--token-file', tokenFile, '--sync-config', cfg, join(root, 'policies'), join(root, 'data')],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -391,7 +395,7 @@ describe('--sync-config', () => {
       let doc: Record<string, unknown> | undefined;
       for (let i = 0; i < 150 && !doc; i++) {
         await new Promise((r) => setTimeout(r, 100));
-        const r = await request(`http://127.0.0.1:${port}/v1/data/docker/layers/acme/app/1.0`, { headers: { Authorization: 'Bearer secret-token' } }).catch(() => undefined);
+        const r = await request(`${base}${port}/v1/data/docker/layers/acme/app/1.0`, { headers: { Authorization: 'Bearer secret-token' }, ca: cert ? [cert.cert] : undefined }).catch(() => undefined);
         if (r?.status === 200) doc = json<{ result?: Record<string, unknown> }>(r).result;
       }
       assert.ok(doc, err.lines.join('\n'));

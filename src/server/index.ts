@@ -1,6 +1,7 @@
 // `image-enforcer run --server`: the policy server. OPA's REST API over HTTP or HTTPS, with
 // token authentication, body and evaluation limits, a decision log, Prometheus metrics,
 // certificate rotation and graceful shutdown. The API itself is in api.ts.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -294,6 +295,16 @@ export async function runServer(runtime: Runtime, opts: ServerOptions): Promise<
   logger.info('server stopped');
 }
 
+/** A name the certificate is valid for (its first DNS SAN, else its CN), or undefined for IP-only certificates. */
+function certificateName(certFile: string): string | undefined {
+  const cert = new X509Certificate(readFileSync(certFile));
+  const sans = (cert.subjectAltName ?? '').split(',').map((x) => x.trim());
+  if (sans.includes('IP Address:127.0.0.1')) return undefined;
+  const dns = sans.find((x) => x.startsWith('DNS:'));
+  if (dns) return dns.slice(4);
+  return /CN=([^\n,]+)/.exec(cert.subject)?.[1];
+}
+
 type SyncStarter = (handle: ServerHandle, opts: ServerOptions, logger: JsonLogger) => () => Promise<void>;
 
 /**
@@ -305,6 +316,10 @@ async function prepareSync(configFile: string): Promise<SyncStarter> {
   const options = sync.parseSyncFlags(['--config', configFile], process.env);
   return (handle, opts, logger) => {
     options.opaUrl = `${handle.url.replace('//localhost:', '//127.0.0.1:')}/v1`;
+    if (opts.tlsCertFile) {
+      // Over HTTPS to ourselves: trust exactly our own certificate, under a name it carries.
+      options.opaTls = { caFile: opts.tlsCertFile, serverName: certificateName(opts.tlsCertFile), insecure: false };
+    }
     if (opts.authentication === 'token' && opts.tokenFile) {
       const token = TokenAuthenticator.fromFile(opts.tokenFile).anyToken();
       options.opaHeaders = { ...options.opaHeaders, Authorization: `Bearer ${token}` };
