@@ -5,7 +5,8 @@
 // with constant values, and by the first-solution checks of `every`). Variables live in a frame
 // (one array per rule evaluation); bindings are undone when the continuation returns.
 import type { Location } from './ast.js';
-import { checkOperands, type BuiltinContext, type BuiltinHooks } from './builtins/registry.js';
+import type { EvalOptions } from './api.js';
+import { checkOperands, type BuiltinContext } from './builtins/registry.js';
 import type { CCall, CExpr, CRule, CTerm, CWith, CompiledPolicy, CRef } from './compiled.js';
 import { RuleNode } from './compiled.js';
 import { BuiltinError, HaltError, RegoError } from './errors.js';
@@ -27,21 +28,12 @@ interface Ctx {
   fnMemo?: Map<RuleNode, Map<string, Value | typeof UNDEFINED>>;
   /** Values of partial sets/objects computed for single keys. */
   keyCache?: Map<RuleNode, Map<unknown, Value | typeof UNDEFINED>>;
-  /** Rule nodes being evaluated for a key only (partial sets/objects), keyed by node. */
 }
 
 const UNDEFINED = Symbol('undefined');
 const MULTI = Symbol('multi');
 
-export interface EvaluatorOptions {
-  input?: Value;
-  data?: Value;
-  strictBuiltinErrors?: boolean;
-  hooks?: BuiltinHooks;
-  nowNs?: bigint;
-  deadline?: number;
-  collectNotes?: boolean;
-}
+export type EvaluatorOptions = EvalOptions;
 
 export class Evaluator {
   /** @internal */
@@ -1094,7 +1086,8 @@ function setPath(root: Value, path: string[], value: Value): Value {
   return obj;
 }
 
-function insertPath(out: RObject, keys: Value[], v: Value, l?: Location): void {
+/** The object that holds the last of `keys` inside `out`, creating the objects on the way. */
+function parentObject(out: RObject, keys: Value[], l?: Location): RObject {
   let o = out;
   for (let i = 0; i < keys.length - 1; i++) {
     let next = o.get(keys[i]);
@@ -1106,22 +1099,21 @@ function insertPath(out: RObject, keys: Value[], v: Value, l?: Location): void {
     }
     o = next;
   }
+  return o;
+}
+
+/** Sets out[k1][k2]...[kn] = v for a ref-head rule; a different value already there is a conflict. */
+function insertPath(out: RObject, keys: Value[], v: Value, l?: Location): void {
+  const o = parentObject(out, keys, l);
   const last = keys[keys.length - 1];
   const prev = o.get(last);
   if (prev !== undefined && !equal(prev, v)) throw new RegoError('eval_conflict_error', 'object keys must be unique', l);
   o.set(last, v);
 }
 
+/** Adds v to the set at out[k1]...[kn] for a multi-value ref-head rule. */
 function insertSetPath(out: RObject, keys: Value[], v: Value, l?: Location): void {
-  let o = out;
-  for (let i = 0; i < keys.length - 1; i++) {
-    let next = o.get(keys[i]);
-    if (next === undefined) {
-      next = new RObject();
-      o.set(keys[i], next);
-    } else if (!(next instanceof RObject)) throw new RegoError('eval_conflict_error', 'object keys must be unique', l);
-    o = next;
-  }
+  const o = parentObject(out, keys, l);
   const last = keys[keys.length - 1];
   let s = o.get(last);
   if (s === undefined) {
