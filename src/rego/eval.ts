@@ -228,32 +228,9 @@ export class Evaluator {
           return k(o);
         });
       }
-      case 'compr': {
-        if (t.kind === 'array') {
-          const out: Value[] = [];
-          this.evalBody(t.body, 0, f, () => this.evalTerm(t.term, f, (v) => (out.push(v), false)));
-          return k(out);
-        }
-        const out = new RSet();
-        this.evalBody(t.body, 0, f, () => this.evalTerm(t.term, f, (v) => (out.add(v), false)));
-        return k(out);
-      }
-      case 'ocompr': {
-        const out = new RObject();
-        this.evalBody(t.body, 0, f, () =>
-          this.evalTerm(t.key, f, (key) =>
-            this.evalTerm(t.value, f, (val) => {
-              const prev = out.get(key);
-              if (prev !== undefined && !equal(prev, val)) {
-                throw new RegoError('eval_conflict_error', 'object keys must be unique');
-              }
-              out.set(key, val);
-              return false;
-            }),
-          ),
-        );
-        return k(out);
-      }
+      case 'compr':
+      case 'ocompr':
+        return k(this.comprehension(t, f));
       case 'call':
         return this.evalCall(t.call, f, k);
     }
@@ -327,6 +304,32 @@ export class Evaluator {
     if (p.t === 'const') return p.v;
     if (p.t === 'var') return f[p.slot] ?? MULTI;
     return MULTI;
+  }
+
+  /** The value of a comprehension: always exactly one (possibly empty) collection. @internal */
+  comprehension(t: Extract<CTerm, { t: 'compr' | 'ocompr' }>, f: Frame): Value {
+    if (t.t === 'ocompr') {
+      const out = new RObject();
+      this.evalBody(t.body, 0, f, () =>
+        this.evalTerm(t.key, f, (key) =>
+          this.evalTerm(t.value, f, (val) => {
+            const prev = out.get(key);
+            if (prev !== undefined && !equal(prev, val)) throw new RegoError('eval_conflict_error', 'object keys must be unique');
+            out.set(key, val);
+            return false;
+          }),
+        ),
+      );
+      return out;
+    }
+    if (t.kind === 'array') {
+      const out: Value[] = [];
+      this.evalBody(t.body, 0, f, () => this.evalTerm(t.term, f, (v) => (out.push(v), false)));
+      return out;
+    }
+    const out = new RSet();
+    this.evalBody(t.body, 0, f, () => this.evalTerm(t.term, f, (v) => (out.add(v), false)));
+    return out;
   }
 
   private evalItems(items: CTerm[], i: number, f: Frame, acc: Value[], k: (vals: Value[]) => boolean): boolean {
@@ -951,6 +954,37 @@ function compileSingle(t: CTerm): SingleFn {
         }
         return out;
       };
+    }
+    case 'set': {
+      const items = t.items.map(compileSingle);
+      return (ev, f) => {
+        const out = new RSet();
+        for (const item of items) {
+          const x = item(ev, f);
+          if (x === MULTI || x === undefined) return x;
+          out.add(x);
+        }
+        return out;
+      };
+    }
+    case 'object': {
+      const pairs = t.items.map(([k, v]) => [compileSingle(k), compileSingle(v)] as const);
+      return (ev, f) => {
+        const out = new RObject();
+        for (const [kf, vf] of pairs) {
+          const key = kf(ev, f);
+          if (key === MULTI || key === undefined) return key;
+          const val = vf(ev, f);
+          if (val === MULTI || val === undefined) return val;
+          out.set(key, val);
+        }
+        return out;
+      };
+    }
+    case 'compr':
+    case 'ocompr': {
+      const c = t;
+      return (ev, f) => ev.comprehension(c, f);
     }
     case 'call': {
       const c = t.call;
