@@ -33,6 +33,26 @@ export function compileRegex(pattern: string): RE2JS {
   return re;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Result cache. Matching is pure, and admission traffic asks about the same image names again
+// and again; re2js matching costs microseconds (submatches tens of them), a lookup far less.
+// Bounded in entries and in the size of what is cached.
+
+const RESULTS_MAX = 4096;
+const RESULT_INPUT_MAX = 512;
+const results = new Map<string, Value>();
+
+function cachedResult(kind: string, pattern: string, s: string, n: number, compute: () => Value): Value {
+  if (s.length > RESULT_INPUT_MAX || pattern.length > RESULT_INPUT_MAX) return compute();
+  const key = `${kind}\u0000${n}\u0000${pattern}\u0000${s}`;
+  const hit = results.get(key);
+  if (hit !== undefined) return hit;
+  const v = compute();
+  if (results.size >= RESULTS_MAX) results.delete(results.keys().next().value as string);
+  results.set(key, v);
+  return v;
+}
+
 export function isValidRegex(pattern: string): boolean {
   try {
     compileRegex(pattern);
@@ -354,7 +374,7 @@ const defs: BuiltinDef[] = [
     args: ['string', 'string'],
     result: 'boolean',
     category: cat,
-    impl: ([p, s]) => compileRegex(p as string).test(s as string),
+    impl: ([p, s]) => cachedResult('m', p as string, s as string, 0, () => compileRegex(p as string).test(s as string)),
   },
   {
     name: 're_match',
@@ -386,7 +406,7 @@ const defs: BuiltinDef[] = [
     category: cat,
     impl: ([p, s, n]) => {
       const count = intOperand(n, 3);
-      return findN(p as string, s as string, count);
+      return cachedResult('f', p as string, s as string, count, () => findN(p as string, s as string, count));
     },
   },
   {
@@ -396,7 +416,7 @@ const defs: BuiltinDef[] = [
     category: cat,
     impl: ([p, s, n]) => {
       const count = intOperand(n, 3);
-      return findAllSubmatch(p as string, s as string, count) as Value[];
+      return cachedResult('s', p as string, s as string, count, () => findAllSubmatch(p as string, s as string, count) as Value[]);
     },
   },
   {
