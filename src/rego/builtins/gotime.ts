@@ -784,21 +784,15 @@ export function parseTime(layout: string, value: string): bigint {
           }
           break;
         }
-        case 'PM': {
-          if (value.length < 2) throw new Bad();
-          const p = value.slice(0, 2);
-          value = value.slice(2);
-          if (p === 'PM') pmSet = true;
-          else if (p === 'AM') amSet = true;
-          else throw new Bad();
-          break;
-        }
+        case 'PM':
         case 'pm': {
+          // The layout's case decides the accepted case: "PM" takes PM/AM, "pm" takes pm/am.
           if (value.length < 2) throw new Bad();
           const p = value.slice(0, 2);
           value = value.slice(2);
-          if (p === 'pm') pmSet = true;
-          else if (p === 'am') amSet = true;
+          const upper = ch.std === 'PM';
+          if (p === (upper ? 'PM' : 'pm')) pmSet = true;
+          else if (p === (upper ? 'AM' : 'am')) amSet = true;
           else throw new Bad();
           break;
         }

@@ -53,6 +53,12 @@ interface ZonedTime {
   layout: string;
 }
 
+/** The calendar fields of a time operand (a number, or [ns, tz]) in its zone. */
+function brokenDown(a: Value): ReturnType<typeof breakDown> {
+  const t = tzTime(a);
+  return breakDown(t.ns, t.zone);
+}
+
 /** OPA's tzTime: a number (UTC) or [ns, tz] or [ns, tz, layout]. Errors name operand 1, as OPA's do. */
 function tzTime(a: Value): ZonedTime {
   const shape = 'either number (ns) or [number (ns), string (tz)]';
@@ -160,8 +166,7 @@ registerBuiltins(
     result: 'array[number,number,number]',
     category: 'time',
     impl: ([x]) => {
-      const t = tzTime(x);
-      const b = breakDown(t.ns, t.zone);
+      const b = brokenDown(x);
       return [b.year, b.month, b.day];
     },
   },
@@ -171,8 +176,7 @@ registerBuiltins(
     result: 'array[number,number,number]',
     category: 'time',
     impl: ([x]) => {
-      const t = tzTime(x);
-      const b = breakDown(t.ns, t.zone);
+      const b = brokenDown(x);
       return [b.hour, b.minute, b.second];
     },
   },
@@ -181,10 +185,7 @@ registerBuiltins(
     args: [TZ_ARG],
     result: 'string',
     category: 'time',
-    impl: ([x]) => {
-      const t = tzTime(x);
-      return weekdayName(breakDown(t.ns, t.zone).weekday);
-    },
+    impl: ([x]) => weekdayName(brokenDown(x).weekday),
   },
   {
     name: 'time.add_date',
