@@ -13,6 +13,15 @@ function elements(v: Value, pos: number, expected: string): Value[] {
   throw new BuiltinError(`operand ${pos} must be one of {${expected}} but got ${typeName(v)}`, 'eval_type_error');
 }
 
+/** The largest (sign 1) or smallest (sign -1) element in OPA's order; undefined when empty. */
+function extreme(collection: Value, sign: 1 | -1): Value | undefined {
+  const items = elements(collection, 1, 'set, array');
+  if (items.length === 0) return undefined;
+  let best = items[0];
+  for (const x of items) if (sign * compare(best, x) <= 0) best = x;
+  return best;
+}
+
 function elementError(collection: Value, got: Value): BuiltinError {
   const t = typeName(collection);
   return new BuiltinError(`operand 1 must be ${t} of numbers but got ${t} containing ${typeName(got)}`, 'eval_type_error');
@@ -83,26 +92,14 @@ registerBuiltins(
     args: ['set[any]|array[any]'],
     result: 'any',
     category: 'aggregates',
-    impl: (args) => {
-      const items = elements(args[0], 1, 'set, array');
-      if (items.length === 0) return undefined;
-      let best = items[0];
-      for (const x of items) if (compare(best, x) <= 0) best = x;
-      return best;
-    },
+    impl: (args) => extreme(args[0], 1),
   },
   {
     name: 'min',
     args: ['set[any]|array[any]'],
     result: 'any',
     category: 'aggregates',
-    impl: (args) => {
-      const items = elements(args[0], 1, 'set, array');
-      if (items.length === 0) return undefined;
-      let best = items[0];
-      for (const x of items) if (compare(best, x) >= 0) best = x;
-      return best;
-    },
+    impl: (args) => extreme(args[0], -1),
   },
   {
     name: 'sort',

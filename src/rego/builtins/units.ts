@@ -83,17 +83,20 @@ const KI = 1024n;
 const BINARY: Record<string, bigint> = { ki: KI, mi: KI ** 2n, gi: KI ** 3n, ti: KI ** 4n, pi: KI ** 5n, ei: KI ** 6n };
 const DECIMAL: Record<string, bigint> = { k: 10n ** 3n, m: 10n ** 6n, g: 10n ** 9n, t: 10n ** 12n, p: 10n ** 15n, e: 10n ** 18n };
 
-function unitsParse(raw: string): number | bigint {
-  const err = (msg: string) => new BuiltinError(`units.parse: ${msg}`);
-  const s = raw.replace(/"/g, '');
+/** Splits "1.5Ki" into amount and unit, with the checks both parsers share. */
+function amountAndUnit(s: string, err: (msg: string) => BuiltinError): [string, string] {
   if (s.includes(' ')) throw err('spaces not allowed in resource strings');
-  let num: string;
-  let unit: string;
   try {
-    [num, unit] = extractNumAndUnit(s);
+    return extractNumAndUnit(s);
   } catch {
     throw err('exponent too large');
   }
+}
+
+function unitsParse(raw: string): number | bigint {
+  const err = (msg: string) => new BuiltinError(`units.parse: ${msg}`);
+  const [num, unitRaw] = amountAndUnit(raw.replace(/"/g, ''), err);
+  let unit = unitRaw;
   if (num === '') throw err('no amount provided');
   // Only the letters after the first are case-insensitive, so "m" (milli) and "M" (mega) differ.
   if (unit.length > 1) unit = unit[0] + unit.slice(1).toLowerCase();
@@ -116,15 +119,7 @@ function unitsParse(raw: string): number | bigint {
 
 function unitsParseBytes(raw: string): number | bigint {
   const err = (msg: string) => new BuiltinError(`units.parse_bytes: ${msg}`);
-  const s = raw.toLowerCase().replace(/"/g, '');
-  if (s.includes(' ')) throw err('spaces not allowed in resource strings');
-  let num: string;
-  let unit: string;
-  try {
-    [num, unit] = extractNumAndUnit(s);
-  } catch {
-    throw err('exponent too large');
-  }
+  const [num, unit] = amountAndUnit(raw.toLowerCase().replace(/"/g, ''), err);
   if (num === '') throw err('no byte amount provided');
   let mul: bigint;
   const m = /^([kmgtpe])(i?)b?$/.exec(unit);
