@@ -6,10 +6,10 @@
 // and docs/builtins.md stay honest), and when either list names something unknown.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { capabilities } from '../src/rego/capabilities.js';
+import { projectRoot } from './helpers/paths.js';
 
 /**
  * OPA builtins we deliberately do not provide, each with the reason (repeated in
@@ -33,15 +33,6 @@ export const DELIBERATELY_OMITTED: Readonly<Record<string, string>> = {
 /** Names we declare that OPA does not (none today; add our own extensions here with a reason). */
 export const OUR_EXTENSIONS: Readonly<Record<string, string>> = {};
 
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package.json not found');
-    dir = up;
-  }
-  return dir;
-}
 
 const opaNames = readFileSync(join(projectRoot(), 'test', 'fixtures', 'opa-builtins-v1.20.2.txt'), 'utf8')
   .split('\n')

@@ -4,13 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
 import YAML from 'yaml';
 import { compilePolicies, prepareQuery } from '../src/rego/index.js';
 import { RegoError, RegoErrors } from '../src/rego/errors.js';
 import { fromJSON, stringifyJSON, toJSON, type Value } from '../src/rego/value.js';
 import { parseTerm } from '../src/rego/parser.js';
+import { projectRoot } from './helpers/paths.js';
 
 interface Case {
   note: string;
@@ -27,15 +27,6 @@ interface Case {
   skip?: boolean | string;
 }
 
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package.json not found');
-    dir = up;
-  }
-  return dir;
-}
 
 function yamlFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
