@@ -102,7 +102,7 @@ class Compiler {
   private readonly rulesByPkg = new Map<string, Set<string>>();
 
   constructor(
-    private readonly modules: A.Module[],
+    modules: A.Module[],
     private readonly options: CompileOptions,
     existingRoot?: RuleNode,
   ) {

@@ -280,10 +280,6 @@ export const EXT_KEY_USAGE_NAMES: Record<string, number> = {
   KeyUsageMicrosoftKernelCodeSigning: 13,
 };
 
-interface Parsed {
-  fields: Map<string, Value>;
-}
-
 function ipString(b: Buffer): string {
   if (b.length === 4) return [...b].join('.');
   if (b.length === 16) {
