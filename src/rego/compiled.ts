@@ -104,6 +104,10 @@ export class RuleNode {
   index?: RuleIndex;
   /** Whether lookups by one key can evaluate rules with the key bound (decided on first use). */
   keyed?: boolean;
+  /** While compiling: the kind of the rules declared here, the function arity, a default seen. */
+  declaredKind?: RuleKind;
+  arity?: number;
+  hasDefault?: boolean;
 
   constructor(path: string[]) {
     this.path = path;

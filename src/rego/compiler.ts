@@ -192,62 +192,50 @@ class Compiler {
       if (t.type === 'string') segs.push(t.value);
       else break;
     }
-    let dynTerms = ref.slice(i);
+    const dynTerms = ref.slice(i);
     let kind: RuleKind;
     if (h.args) kind = 'func';
     else if (h.key) kind = 'multi';
     else if (dynTerms.length > 0) kind = 'object';
     else kind = 'complete';
-    // A single-value ref head whose last segment is a constant is just a deeper complete rule.
-    if (kind === 'object' && dynTerms.every((t) => isScalarTerm(t))) {
-      // Non-string constant keys (e.g. p[1] := x) stay dynamic: they are object keys.
-      dynTerms = ref.slice(i);
-    }
     if (rule.default && kind !== 'complete' && kind !== 'func') {
       this.errors.push(err('rego_type_error', 'default rules must not have arguments or keys', loc(rule)));
       return undefined;
     }
     let node = this.root;
     for (const s of segs) node = node.child(s, true)!;
-    const existing = node.rules[0] ?? node.defaultRule;
-    if (existing && existing.kind !== kind && !(kind === 'object' && existing.kind === 'object')) {
+    // All definitions at one path must be of one kind (rules are placed before any is compiled).
+    if (node.declaredKind && node.declaredKind !== kind) {
       this.errors.push(err('rego_type_error', `conflicting rules data.${segs.join('.')} found`, loc(rule)));
       return undefined;
     }
-    // Kinds are checked across the pending list below too (rules not yet compiled).
-    const tag = (node as unknown as { __kind?: RuleKind }).__kind;
-    if (tag && tag !== kind) {
-      this.errors.push(err('rego_type_error', `conflicting rules data.${segs.join('.')} found`, loc(rule)));
-      return undefined;
-    }
-    (node as unknown as { __kind?: RuleKind }).__kind = kind;
+    node.declaredKind = kind;
     if (kind === 'func') {
       const arity = h.args!.length;
-      const prev = (node as unknown as { __arity?: number }).__arity;
+      const prev = node.arity;
       if (prev !== undefined && prev !== arity) {
         this.errors.push(err('rego_type_error', `conflicting rules data.${segs.join('.')} found`, loc(rule)));
         return undefined;
       }
-      (node as unknown as { __arity?: number }).__arity = arity;
+      node.arity = arity;
     }
     if (rule.default) {
-      const d = (node as unknown as { __default?: boolean }).__default;
-      if (d) {
+      if (node.hasDefault) {
         this.errors.push(err('rego_type_error', `multiple default rules data.${segs.join('.')} found`, loc(rule)));
         return undefined;
       }
-      (node as unknown as { __default?: boolean }).__default = true;
+      node.hasDefault = true;
     }
     return { node, dynTerms, kind };
   }
 
   /** A complete rule or function at a node leaves no room for rules below it. */
   private checkTree(node: RuleNode): void {
-    const kind = (node as unknown as { __kind?: RuleKind }).__kind;
+    const kind = node.declaredKind;
     if ((kind === 'complete' || kind === 'func' || kind === 'multi') && node.children.size > 0) {
       const below: string[] = [];
       const walk = (n: RuleNode) => {
-        if ((n as unknown as { __kind?: RuleKind }).__kind) below.push('data.' + n.path.join('.'));
+        if (n.declaredKind) below.push('data.' + n.path.join('.'));
         for (const c of n.children.values()) walk(c);
       };
       for (const c of node.children.values()) walk(c);
@@ -473,7 +461,7 @@ class Compiler {
     if (head.name === 'input') return { kind: 'input', path, value: valueTerm };
     if (head.name === 'data') {
       const node = this.findNode(path);
-      if (node && (node as unknown as { __kind?: RuleKind }).__kind === 'func') {
+      if (node && node.declaredKind === 'func') {
         return { kind: 'func', path, funcName: 'data.' + path.join('.'), value: valueTerm, replacement };
       }
       return { kind: 'data', path, value: valueTerm, replacement };
@@ -504,7 +492,7 @@ class Compiler {
     }
     if (h.name === 'data') {
       const node = this.findNode(segs);
-      if (node && (node as unknown as { __kind?: RuleKind }).__kind === 'func') return { name: 'data.' + segs.join('.'), func: node, args: [] };
+      if (node && node.declaredKind === 'func') return { name: 'data.' + segs.join('.'), func: node, args: [] };
       return undefined;
     }
     const name = [h.name, ...segs].join('.');
@@ -644,9 +632,9 @@ class Compiler {
     if (h.name === 'data') {
       name = 'data.' + segs.join('.');
       const node = this.findNode(segs);
-      const kind = node && (node as unknown as { __kind?: RuleKind }).__kind;
+      const kind = node && node.declaredKind;
       if (!node || kind !== 'func') throw err('rego_type_error', `undefined function ${name}`, loc(t));
-      arity = (node as unknown as { __arity: number }).__arity;
+      arity = node.arity!;
       call.func = node;
     } else {
       name = [h.name, ...segs].join('.');
@@ -770,10 +758,6 @@ function opName(t: A.CallTerm): string {
 
 function isOp(t: A.CallTerm, name: string): boolean {
   return t.operator.terms.length === 1 && t.operator.terms[0].type === 'var' && t.operator.terms[0].name === name;
-}
-
-function isScalarTerm(t: A.Term): boolean {
-  return t.type === 'string' || t.type === 'number' || t.type === 'boolean' || t.type === 'null';
 }
 
 /** `input` or `data` alone parses as a one-term ref; as an assignment target it is a variable. */
