@@ -12,8 +12,6 @@ export interface ParseOptions {
   regoVersion?: 0 | 1 | 'auto';
 }
 
-export interface CompileOptions extends ParseOptions {}
-
 export interface EvalOptions {
   /** The input document (undefined = no input). */
   input?: Value;

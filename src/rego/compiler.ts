@@ -448,7 +448,7 @@ class Compiler {
     if (target.type === 'var') terms = [target];
     else if (target.type === 'ref') terms = target.terms;
     else throw err('rego_type_error', 'with keyword target must reference existing input, data, or a function', loc(w));
-    let expanded = this.expandHead(terms, scope, ctx);
+    const expanded = this.expandHead(terms, scope, ctx);
     const head = expanded[0];
     if (head.type !== 'var') throw err('rego_type_error', 'with keyword target must reference existing input, data, or a function', loc(w));
     const path: string[] = [];
@@ -469,7 +469,6 @@ class Compiler {
     // A builtin: `with count as mock_count` or `with strings.upper as ...`.
     const name = [head.name, ...path].join('.');
     if (getBuiltin(name) || SPECIALS[name]) {
-      expanded = [];
       return { kind: 'func', path: [], funcName: name, value: valueTerm, replacement };
     }
     throw err('rego_type_error', 'with keyword target must reference existing input, data, or a function', loc(w));
