@@ -6,14 +6,15 @@
 // (one array per rule evaluation); bindings are undone when the continuation returns.
 import type { Location } from './ast.js';
 import type { EvalOptions } from './api.js';
-import { checkOperands, type BuiltinContext } from './builtins/registry.js';
+import { checkOperands, type BuiltinContext, type BuiltinHooks } from './builtins/registry.js';
 import type { CCall, CExpr, CRule, CTerm, CWith, CompiledPolicy, CRef } from './compiled.js';
 import { RuleNode } from './compiled.js';
 import { BuiltinError, HaltError, RegoError } from './errors.js';
 import { RObject, RSet, canonicalKey, equal, toRegoString, type Value } from './value.js';
+import { MULTI, bodyStep, lookup, member2, member3, singleFn, type Frame, type K } from './steps.js';
 
-type Frame = Array<Value | undefined>;
-type K = () => boolean;
+export { lookup } from './steps.js';
+
 type VK = (v: Value) => boolean;
 
 /** Per-`with` evaluation context: input, data and function replacements, and the rule cache. */
@@ -24,14 +25,15 @@ interface Ctx {
   shadow?: Set<string>;
   fns?: Map<string, { call?: CCall; value?: Value }>;
   cache: Map<RuleNode, Value | typeof UNDEFINED>;
-  /** Memoised user function results, by function node and argument key. */
-  fnMemo?: Map<RuleNode, Map<string, Value | typeof UNDEFINED>>;
+  /** Memoised user function results, by function node, then one map level per argument. */
+  fnMemo?: Map<RuleNode, FnMemo>;
   /** Values of partial sets/objects computed for single keys. */
   keyCache?: Map<RuleNode, Map<unknown, Value | typeof UNDEFINED>>;
 }
 
 const UNDEFINED = Symbol('undefined');
-const MULTI = Symbol('multi');
+const NO_ARGS = Symbol('no arguments');
+type FnMemo = Map<unknown, unknown>;
 
 export type EvaluatorOptions = EvalOptions;
 
@@ -55,20 +57,25 @@ export class Evaluator {
     this.strict = opts.strictBuiltinErrors ?? false;
     this.deadline = opts.deadline;
     this.collectNotes = opts.collectNotes ?? false;
-    const nowNs = opts.nowNs ?? BigInt(Date.now()) * 1_000_000n;
-    this.builtinCtx = { nowNs, queryCache: new Map(), hooks: opts.hooks ?? {}, modules: policy.modules };
+    this.builtinCtx = new QueryBuiltinContext(opts.nowNs, opts.hooks ?? {}, policy.modules);
   }
 
   // -------------------------------------------------------------------------------------------
   // Bodies and expressions
 
-  evalBody(body: CExpr[], i: number, f: Frame, k: K): boolean {
-    // Checked on every step, including each solution of an iteration, so loops cannot escape it.
+  /** Runs a body (compiled to closures on first use, see steps.ts) from its first expression. */
+  evalBody(body: CExpr[], f: Frame, k: K): boolean {
+    return bodyStep(body)(this, f, k);
+  }
+
+  /**
+   * Called before every expression step, including each solution of an iteration, so loops
+   * cannot escape the deadline. @internal
+   */
+  tick(): void {
     if (this.deadline !== undefined && (++this.steps & 1023) === 0 && Date.now() > this.deadline) {
       throw new RegoError('eval_cancel_error', 'caller cancelled query execution');
     }
-    if (i === body.length) return k();
-    return this.evalExpr(body[i], f, () => this.evalBody(body, i + 1, f, k));
   }
 
   /**
@@ -85,7 +92,8 @@ export class Evaluator {
     return this.evalPositive(e, f, k, capture);
   }
 
-  private evalPositive(e: CExpr, f: Frame, k: VK, capture: boolean): boolean {
+  /** @internal */
+  evalPositive(e: CExpr, f: Frame, k: VK, capture: boolean): boolean {
     switch (e.k) {
       case 'unify':
         return this.unify(e.a, e.b, f, () => k(true));
@@ -107,7 +115,7 @@ export class Evaluator {
           let ok = true;
           this.members(d, (key, val) => {
             const found = this.unifyValue(e.value, val, f, () =>
-              e.key ? this.unifyValue(e.key, key, f, () => this.evalBody(e.body, 0, f, () => true)) : this.evalBody(e.body, 0, f, () => true),
+              e.key ? this.unifyValue(e.key, key, f, () => this.evalBody(e.body, f, () => true)) : this.evalBody(e.body, f, () => true),
             );
             if (!found) ok = false;
             return !ok;
@@ -242,12 +250,7 @@ export class Evaluator {
    */
   private single(t: CTerm, f: Frame): Value | undefined | typeof MULTI {
     // Each term is compiled once into a closure specialised for its shape.
-    let fn = (t as { sf?: SingleFn }).sf;
-    if (fn === undefined) {
-      fn = compileSingle(t);
-      (t as { sf?: SingleFn }).sf = fn;
-    }
-    return fn(this, f);
+    return singleFn(t)(this, f);
   }
 
   /** @internal */
@@ -300,17 +303,19 @@ export class Evaluator {
     return v;
   }
 
+  /** A ref key with one value (MULTI when it may have several or is an unbound pattern). */
   private singleKey(p: CTerm, f: Frame): Value | typeof MULTI {
     if (p.t === 'const') return p.v;
     if (p.t === 'var') return f[p.slot] ?? MULTI;
-    return MULTI;
+    // An undefined key makes the whole ref undefined: MULTI lets the generic path say so.
+    return this.single(p, f) ?? MULTI;
   }
 
   /** The value of a comprehension: always exactly one (possibly empty) collection. @internal */
   comprehension(t: Extract<CTerm, { t: 'compr' | 'ocompr' }>, f: Frame): Value {
     if (t.t === 'ocompr') {
       const out = new RObject();
-      this.evalBody(t.body, 0, f, () =>
+      this.evalBody(t.body, f, () =>
         this.evalTerm(t.key, f, (key) =>
           this.evalTerm(t.value, f, (val) => {
             const prev = out.get(key);
@@ -324,11 +329,11 @@ export class Evaluator {
     }
     if (t.kind === 'array') {
       const out: Value[] = [];
-      this.evalBody(t.body, 0, f, () => this.evalTerm(t.term, f, (v) => (out.push(v), false)));
+      this.evalBody(t.body, f, () => this.evalTerm(t.term, f, (v) => (out.push(v), false)));
       return out;
     }
     const out = new RSet();
-    this.evalBody(t.body, 0, f, () => this.evalTerm(t.term, f, (v) => (out.add(v), false)));
+    this.evalBody(t.body, f, () => this.evalTerm(t.term, f, (v) => (out.add(v), false)));
     return out;
   }
 
@@ -647,7 +652,7 @@ export class Evaluator {
       // Set membership: one solution is enough.
       for (const rule of rules) {
         const f: Frame = new Array(rule.nslots);
-        const found = this.unifyValue(rule.key!, key, f, () => this.evalBody(rule.body, 0, f, () => true));
+        const found = this.unifyValue(rule.key!, key, f, () => this.evalBody(rule.body, f, () => true));
         if (found) return key;
       }
       return undefined;
@@ -659,7 +664,7 @@ export class Evaluator {
       const f: Frame = new Array(rule.nslots);
       const rest = rule.dyn.slice(1);
       this.unifyValue(rule.dyn[0], key, f, () =>
-        this.evalBody(rule.body, 0, f, () =>
+        this.evalBody(rule.body, f, () =>
           this.evalItems(rest, 0, f, [], (keys) =>
             this.evalTerm(node.kind === 'multi' ? rule.key! : rule.value, f, (v) => {
               if (node.kind === 'multi') {
@@ -723,14 +728,14 @@ export class Evaluator {
         const out = new RSet();
         for (const rule of rules) {
           const f: Frame = new Array(rule.nslots);
-          this.evalBody(rule.body, 0, f, () => this.evalTerm(rule.key!, f, (v) => (out.add(v), false)));
+          this.evalBody(rule.body, f, () => this.evalTerm(rule.key!, f, (v) => (out.add(v), false)));
         }
         return out;
       }
       const out = new RObject();
       for (const rule of rules) {
         const f: Frame = new Array(rule.nslots);
-        this.evalBody(rule.body, 0, f, () =>
+        this.evalBody(rule.body, f, () =>
           this.evalItems(rule.dyn, 0, f, [], (keys) =>
             this.evalTerm(rule.key!, f, (v) => {
               insertSetPath(out, keys, v, rule.loc);
@@ -767,7 +772,7 @@ export class Evaluator {
       let found = false;
       const cur = r;
       const body = () =>
-        this.evalBody(cur.body, 0, f, () =>
+        this.evalBody(cur.body, f, () =>
           this.evalTerm(cur.value, f, (v) => {
             found = true;
             const stop = onValue(v, f);
@@ -785,7 +790,8 @@ export class Evaluator {
   // -------------------------------------------------------------------------------------------
   // Calls
 
-  private evalCall(call: CCall, f: Frame, k: VK): boolean {
+  /** @internal */
+  evalCall(call: CCall, f: Frame, k: VK): boolean {
     const override = this.ctx.fns?.get(call.name);
     if (override) {
       if (override.value !== undefined) return this.evalItems(call.args, 0, f, [], () => k(override.value as Value));
@@ -865,19 +871,30 @@ export class Evaluator {
    * are memoised per evaluation context (a `with` starts a new one); arguments are keyed by value
    * for scalars and by identity for composites (values are immutable, so that is safe).
    */
-  private functionValue(call: CCall, args: Value[]): Value | undefined {
+  /** @internal */
+  functionValue(call: CCall, args: Value[]): Value | undefined {
     const node = call.func!;
-    let memo = this.ctx.fnMemo?.get(node);
-    if (!memo) {
-      this.ctx.fnMemo ??= new Map();
-      memo = new Map();
-      this.ctx.fnMemo.set(node, memo);
+    const memos = (this.ctx.fnMemo ??= new Map());
+    let level = memos.get(node);
+    if (level === undefined) {
+      level = new Map();
+      memos.set(node, level);
     }
-    const key = argsKey(args);
-    const hit = memo.get(key);
-    if (hit !== undefined) return hit === UNDEFINED ? undefined : hit;
+    // One map level per argument; JS maps key scalars by value and composites by identity.
+    const last = args.length - 1;
+    for (let i = 0; i < last; i++) {
+      let next = level.get(args[i]) as FnMemo | undefined;
+      if (next === undefined) {
+        next = new Map();
+        level.set(args[i], next);
+      }
+      level = next;
+    }
+    const key = last >= 0 ? args[last] : NO_ARGS;
+    const hit = level.get(key);
+    if (hit !== undefined) return hit === UNDEFINED ? undefined : (hit as Value);
     const result = this.computeFunction(call, args);
-    memo.set(key, result === undefined ? UNDEFINED : result);
+    level.set(key, result === undefined ? UNDEFINED : result);
     return result;
   }
 
@@ -915,99 +932,29 @@ export class Evaluator {
   }
 }
 
-type SingleFn = (ev: Evaluator, f: Frame) => Value | undefined | typeof MULTI;
-
 /**
- * Compiles the single-value evaluation of a term (see Evaluator.single): constants, variables,
- * refs, arrays and calls whose arguments have one value; anything that may iterate answers MULTI.
+ * What builtins see of the query. The clock is read and the cache made on first use: most
+ * queries need neither, and they are evaluated many thousands of times a second.
  */
-function compileSingle(t: CTerm): SingleFn {
-  switch (t.t) {
-    case 'const': {
-      const v = t.v;
-      return () => v;
-    }
-    case 'var': {
-      const slot = t.slot;
-      return (_ev, f) => f[slot] ?? MULTI;
-    }
-    case 'ref': {
-      if (t.root === 'input' && t.staticLen === t.path.length) {
-        const keys = t.path.map((p) => (p as { v: Value }).v);
-        return (ev) => {
-          let v = ev.ctx.input;
-          for (let i = 0; i < keys.length && v !== undefined; i++) v = lookup(v, keys[i]);
-          return v;
-        };
-      }
-      const r = t;
-      return (ev, f) => ev.singleRef(r, f);
-    }
-    case 'array': {
-      const items = t.items.map(compileSingle);
-      return (ev, f) => {
-        const out: Value[] = new Array(items.length);
-        for (let i = 0; i < items.length; i++) {
-          const x = items[i](ev, f);
-          if (x === MULTI || x === undefined) return x;
-          out[i] = x;
-        }
-        return out;
-      };
-    }
-    case 'set': {
-      const items = t.items.map(compileSingle);
-      return (ev, f) => {
-        const out = new RSet();
-        for (const item of items) {
-          const x = item(ev, f);
-          if (x === MULTI || x === undefined) return x;
-          out.add(x);
-        }
-        return out;
-      };
-    }
-    case 'object': {
-      const pairs = t.items.map(([k, v]) => [compileSingle(k), compileSingle(v)] as const);
-      return (ev, f) => {
-        const out = new RObject();
-        for (const [kf, vf] of pairs) {
-          const key = kf(ev, f);
-          if (key === MULTI || key === undefined) return key;
-          const val = vf(ev, f);
-          if (val === MULTI || val === undefined) return val;
-          out.set(key, val);
-        }
-        return out;
-      };
-    }
-    case 'compr':
-    case 'ocompr': {
-      const c = t;
-      return (ev, f) => ev.comprehension(c, f);
-    }
-    case 'call': {
-      const c = t.call;
-      if (c.special || c.builtin?.relation) return () => MULTI;
-      const argFns = c.args.map(compileSingle);
-      const n = argFns.length;
-      const isFunc = c.func !== undefined;
-      return (ev, f) => {
-        if (ev.ctx.fns) return MULTI;
-        const args: Value[] = new Array(n);
-        for (let i = 0; i < n; i++) {
-          const x = argFns[i](ev, f);
-          if (x === MULTI || x === undefined) return x;
-          args[i] = x;
-        }
-        if (!isFunc) return ev.callBuiltin(c, args);
-        let out: Value | undefined;
-        ev.callFunction(c, args, (r) => ((out = r), true));
-        return out;
-      };
-    }
-    default:
-      return () => MULTI;
+class QueryBuiltinContext implements BuiltinContext {
+  private now?: bigint;
+  private cache?: Map<string, Value>;
+  location?: Location;
+
+  constructor(
+    now: bigint | undefined,
+    readonly hooks: BuiltinHooks,
+    readonly modules: CompiledPolicy['modules'],
+  ) {
+    this.now = now;
+  }
+
+  get nowNs(): bigint {
+    return (this.now ??= BigInt(Date.now()) * 1_000_000n);
+  }
+
+  get queryCache(): Map<string, Value> {
+    return (this.cache ??= new Map());
   }
 }
 
@@ -1038,24 +985,6 @@ function bindPlainArgs(params: CTerm[], args: Value[], f: Frame): boolean {
   return true;
 }
 
-const objectIds = new WeakMap<object, number>();
-let nextObjectId = 0;
-
-/** A memo key for function arguments: scalars by value, composites by identity. */
-function argsKey(args: Value[]): string {
-  let key = '';
-  for (const a of args) {
-    if (a === null) key += 'n|';
-    else if (typeof a === 'object') {
-      let id = objectIds.get(a);
-      if (id === undefined) objectIds.set(a, (id = nextObjectId++));
-      key += 'o' + id + '|';
-    } else if (typeof a === 'string') key += 's' + a.length + ':' + a + '|';
-    else key += typeof a === 'boolean' ? (a ? 't|' : 'f|') : 'd' + String(a) + '|';
-  }
-  return key;
-}
-
 function isCompositeValue(v: Value): boolean {
   return typeof v === 'object' && v !== null;
 }
@@ -1073,29 +1002,6 @@ function isPattern(t: CTerm): boolean {
     default:
       return false;
   }
-}
-
-export function lookup(v: Value, key: Value): Value | undefined {
-  if (Array.isArray(v)) {
-    if (typeof key !== 'number' || !Number.isInteger(key) || key < 0 || key >= v.length) return undefined;
-    return v[key];
-  }
-  if (v instanceof RObject) return v.get(key);
-  if (v instanceof RSet) return v.has(key) ? key : undefined;
-  return undefined;
-}
-
-function member2(x: Value, xs: Value): boolean {
-  if (Array.isArray(xs)) return xs.some((y) => equal(x, y));
-  if (xs instanceof RSet) return xs.has(x);
-  if (xs instanceof RObject) return xs.values().some((y) => equal(x, y));
-  return false;
-}
-
-function member3(k: Value, v: Value, xs: Value): boolean {
-  const got = lookup(xs, k);
-  if (xs instanceof RSet) return false;
-  return got !== undefined && equal(got, v);
 }
 
 function walkPairs(v: Value): Value[] {

@@ -64,6 +64,8 @@ export interface BuiltinDef {
    * is one solution for the output operand.
    */
   relation?: boolean;
+  /** @internal The outer operand types, derived from `args` on first use (see checkOperands). */
+  outerArgs?: Array<string[] | null>;
 }
 
 const table = new Map<string, BuiltinDef>();
@@ -117,14 +119,8 @@ function splitTopLevel(s: string, sep: string): string[] {
 }
 
 /** Throws eval_type_error if an operand's type does not match the declaration. */
-const outerByDef = new WeakMap<BuiltinDef, Array<string[] | null>>();
-
 export function checkOperands(def: BuiltinDef, args: Value[]): void {
-  let outer = outerByDef.get(def);
-  if (!outer) {
-    outer = def.args.map(outerTypes);
-    outerByDef.set(def, outer);
-  }
+  const outer = (def.outerArgs ??= def.args.map(outerTypes));
   for (let i = 0; i < outer.length; i++) {
     const want = outer[i];
     if (want === null) continue;

@@ -1,0 +1,340 @@
+// Closure compilation of bodies and terms: each expression and term is turned once into a JS
+// closure specialised for its shape, so that evaluation runs direct calls instead of switching
+// on node kinds and allocating a continuation per step.
+//
+// A body is a chain of steps: step i receives the frame and the body's final continuation `k`
+// and calls step i+1 directly for each of its solutions. Expressions whose operands have one
+// value each (the common case: assignments, calls, comparisons, `some x in xs`) bind and unbind
+// frame slots in place. Anything unusual (`with`, `every`, unification of two patterns, refs
+// that iterate) falls back to the Evaluator's generic continuation-passing code, which gives
+// the same solutions in the same order.
+import type { CCall, CExpr, CRef, CTerm } from './compiled.js';
+import type { Evaluator } from './eval.js';
+import { RObject, RSet, equal, type Value } from './value.js';
+
+export type Frame = Array<Value | undefined>;
+export type K = () => boolean;
+/** One step of a body: calls `next` (compiled in) for each solution; `k` ends the body. */
+export type Step = (ev: Evaluator, f: Frame, k: K) => boolean;
+/** The value of a term with at most one value; undefined when undefined; MULTI when it may iterate. */
+export type SingleFn = (ev: Evaluator, f: Frame) => Value | undefined | typeof MULTI;
+/** Unifies a compiled pattern with a value, then continues with `next`. */
+type Unifier = (ev: Evaluator, f: Frame, v: Value, next: Step, k: K) => boolean;
+
+export const MULTI = Symbol('multi');
+
+const END: Step = (_ev, _f, k) => k();
+const TRUE: K = () => true;
+
+// ---------------------------------------------------------------------------------------------
+// Bodies
+
+const bodySteps = new WeakMap<CExpr[], Step>();
+
+/** The compiled form of a body (compiled on first use, then cached). */
+export function bodyStep(body: CExpr[]): Step {
+  let s = bodySteps.get(body);
+  if (s === undefined) {
+    s = END;
+    for (let i = body.length - 1; i >= 0; i--) s = exprStep(body[i], s);
+    bodySteps.set(body, s);
+  }
+  return s;
+}
+
+function exprStep(e: CExpr, next: Step): Step {
+  if (e.withs.length) {
+    return (ev, f, k) => {
+      ev.tick();
+      return ev.evalExpr(e, f, () => next(ev, f, k));
+    };
+  }
+  if (e.negated) {
+    const pos = positiveStep(e, END);
+    return (ev, f, k) => {
+      ev.tick();
+      return pos(ev, f, TRUE) ? false : next(ev, f, k);
+    };
+  }
+  const pos = positiveStep(e, next);
+  return (ev, f, k) => {
+    ev.tick();
+    return pos(ev, f, k);
+  };
+}
+
+function positiveStep(e: CExpr, next: Step): Step {
+  switch (e.k) {
+    case 'nop':
+      return next;
+    case 'term': {
+      const t = e.term;
+      const sf = singleFn(t);
+      return (ev, f, k) => {
+        const v = sf(ev, f);
+        if (v === MULTI) return ev.evalTerm(t, f, (x) => (x === false ? false : next(ev, f, k)));
+        return v === undefined || v === false ? false : next(ev, f, k);
+      };
+    }
+    case 'call': {
+      const call = e.call;
+      const sf = singleFn({ t: 'call', call });
+      const out = e.out;
+      if (out === undefined) {
+        return (ev, f, k) => {
+          const v = sf(ev, f);
+          if (v === MULTI) return ev.evalCall(call, f, (x) => (x === false ? false : next(ev, f, k)));
+          return v === undefined || v === false ? false : next(ev, f, k);
+        };
+      }
+      const uo = unifier(out);
+      return (ev, f, k) => {
+        const v = sf(ev, f);
+        if (v === MULTI) return ev.evalCall(call, f, (x) => uo(ev, f, x, next, k));
+        return v === undefined ? false : uo(ev, f, v, next, k);
+      };
+    }
+    case 'unify': {
+      const { a, b } = e;
+      const sa = singleFn(a);
+      const sb = singleFn(b);
+      const ua = unifier(a);
+      const bVar = b.t === 'var' ? b.slot : -1;
+      return (ev, f, k) => {
+        // As Evaluator.unify: the right side first when it can be evaluated.
+        const v = sb(ev, f);
+        if (v !== MULTI) return v === undefined ? false : ua(ev, f, v, next, k);
+        if (bVar >= 0 && f[bVar] === undefined) {
+          const x = sa(ev, f);
+          if (x === undefined) return false;
+          if (x !== MULTI) {
+            f[bVar] = x;
+            const r = next(ev, f, k);
+            f[bVar] = undefined;
+            return r;
+          }
+        }
+        return ev.unify(a, b, f, () => next(ev, f, k));
+      };
+    }
+    case 'somein': {
+      const sd = singleFn(e.domain);
+      const uv = unifier(e.value);
+      const keyTerm = e.key;
+      if (keyTerm === undefined) {
+        return (ev, f, k) => {
+          const d = sd(ev, f);
+          if (d === MULTI) return ev.evalPositive(e, f, () => next(ev, f, k), false);
+          if (d === undefined) return false;
+          if (Array.isArray(d)) {
+            for (let i = 0; i < d.length; i++) if (uv(ev, f, d[i], next, k)) return true;
+          } else if (d instanceof RObject) {
+            for (const [, val] of d.entries()) if (uv(ev, f, val, next, k)) return true;
+          } else if (d instanceof RSet) {
+            for (const val of d.values()) if (uv(ev, f, val, next, k)) return true;
+          }
+          return false;
+        };
+      }
+      const uk = unifier(keyTerm);
+      return (ev, f, k) => {
+        const d = sd(ev, f);
+        if (d === MULTI) return ev.evalPositive(e, f, () => next(ev, f, k), false);
+        if (d === undefined) return false;
+        let key: Value = null;
+        const afterValue: Step = (ev2, f2, k2) => uk(ev2, f2, key, next, k2);
+        if (Array.isArray(d)) {
+          for (let i = 0; i < d.length; i++) {
+            key = i;
+            if (uv(ev, f, d[i], afterValue, k)) return true;
+          }
+        } else if (d instanceof RObject) {
+          for (const [kk, val] of d.entries()) {
+            key = kk;
+            if (uv(ev, f, val, afterValue, k)) return true;
+          }
+        } else if (d instanceof RSet) {
+          for (const val of d.values()) {
+            key = val;
+            if (uv(ev, f, val, afterValue, k)) return true;
+          }
+        }
+        return false;
+      };
+    }
+    case 'every':
+      return (ev, f, k) => ev.evalPositive(e, f, () => next(ev, f, k), false);
+  }
+}
+
+/** Unification of a term with a value: direct for variables and constants, generic otherwise. */
+function unifier(t: CTerm): Unifier {
+  if (t.t === 'var') {
+    const slot = t.slot;
+    return (ev, f, v, next, k) => {
+      const cur = f[slot];
+      if (cur !== undefined) return equal(cur, v) ? next(ev, f, k) : false;
+      // No try/finally: an exception abandons the whole evaluation and its frames.
+      f[slot] = v;
+      const r = next(ev, f, k);
+      f[slot] = undefined;
+      return r;
+    };
+  }
+  if (t.t === 'const') {
+    const c = t.v;
+    return (ev, f, v, next, k) => (equal(c, v) ? next(ev, f, k) : false);
+  }
+  return (ev, f, v, next, k) => ev.unifyValue(t, v, f, () => next(ev, f, k));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Terms with one value
+
+const singleFns = new WeakMap<CTerm, SingleFn>();
+
+/** The compiled single-value evaluation of a term (compiled on first use, then cached). */
+export function singleFn(t: CTerm): SingleFn {
+  let fn = singleFns.get(t);
+  if (fn === undefined) {
+    fn = compileSingle(t);
+    singleFns.set(t, fn);
+  }
+  return fn;
+}
+
+/**
+ * Constants, variables, refs, arrays, sets, objects, comprehensions and calls whose arguments
+ * have one value; anything that may iterate answers MULTI.
+ */
+function compileSingle(t: CTerm): SingleFn {
+  switch (t.t) {
+    case 'const': {
+      const v = t.v;
+      return () => v;
+    }
+    case 'var': {
+      const slot = t.slot;
+      return (_ev, f) => f[slot] ?? MULTI;
+    }
+    case 'ref':
+      return compileSingleRef(t);
+    case 'array': {
+      const items = t.items.map(singleFn);
+      return (ev, f) => {
+        const out: Value[] = new Array(items.length);
+        for (let i = 0; i < items.length; i++) {
+          const x = items[i](ev, f);
+          if (x === MULTI || x === undefined) return x;
+          out[i] = x;
+        }
+        return out;
+      };
+    }
+    case 'set': {
+      const items = t.items.map(singleFn);
+      return (ev, f) => {
+        const out = new RSet();
+        for (const item of items) {
+          const x = item(ev, f);
+          if (x === MULTI || x === undefined) return x;
+          out.add(x);
+        }
+        return out;
+      };
+    }
+    case 'object': {
+      const pairs = t.items.map(([k, v]) => [singleFn(k), singleFn(v)] as const);
+      return (ev, f) => {
+        const out = new RObject();
+        for (const [kf, vf] of pairs) {
+          const key = kf(ev, f);
+          if (key === MULTI || key === undefined) return key;
+          const val = vf(ev, f);
+          if (val === MULTI || val === undefined) return val;
+          out.set(key, val);
+        }
+        return out;
+      };
+    }
+    case 'compr':
+    case 'ocompr': {
+      const c = t;
+      return (ev, f) => ev.comprehension(c, f);
+    }
+    case 'call':
+      return compileSingleCall(t.call);
+  }
+}
+
+/**
+ * Refs rooted at input or at a term step through values with keys that have one value each;
+ * data refs walk the rule tree (Evaluator.singleRef).
+ */
+function compileSingleRef(r: CRef): SingleFn {
+  if (r.root === 'data') return (ev, f) => ev.singleRef(r, f);
+  const keys = r.path.map(singleFn);
+  const n = keys.length;
+  const head = r.root === 'term' ? singleFn(r.head!) : undefined;
+  return (ev, f) => {
+    let v = head === undefined ? ev.ctx.input : head(ev, f);
+    if (v === MULTI) return MULTI;
+    for (let i = 0; i < n; i++) {
+      if (v === undefined) return undefined;
+      const key = keys[i](ev, f);
+      if (key === MULTI || key === undefined) return key;
+      v = lookup(v, key);
+    }
+    return v;
+  };
+}
+
+function compileSingleCall(c: CCall): SingleFn {
+  if (c.special === 'print' || c.special === 'walk' || c.builtin?.relation) return () => MULTI;
+  const argFns = c.args.map(singleFn);
+  const n = argFns.length;
+  const special = c.special;
+  const isFunc = c.func !== undefined;
+  return (ev, f) => {
+    // Replaced functions (`with`) go through the generic path.
+    if (ev.ctx.fns) return MULTI;
+    const args: Value[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const x = argFns[i](ev, f);
+      if (x === MULTI || x === undefined) return x;
+      args[i] = x;
+    }
+    if (special === 'member2') return member2(args[0], args[1]);
+    if (special === 'member3') return member3(args[0], args[1], args[2]);
+    if (isFunc) return ev.functionValue(c, args);
+    return ev.callBuiltin(c, args);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value helpers shared with the evaluator
+
+export function lookup(v: Value, key: Value): Value | undefined {
+  if (Array.isArray(v)) {
+    if (typeof key !== 'number' || !Number.isInteger(key) || key < 0 || key >= v.length) return undefined;
+    return v[key];
+  }
+  if (v instanceof RObject) return v.get(key);
+  if (v instanceof RSet) return v.has(key) ? key : undefined;
+  return undefined;
+}
+
+/** `x in xs`. */
+export function member2(x: Value, xs: Value): boolean {
+  if (Array.isArray(xs)) return xs.some((y) => equal(x, y));
+  if (xs instanceof RSet) return xs.has(x);
+  if (xs instanceof RObject) return xs.values().some((y) => equal(x, y));
+  return false;
+}
+
+/** `k, v in xs`. */
+export function member3(k: Value, v: Value, xs: Value): boolean {
+  const got = lookup(xs, k);
+  if (xs instanceof RSet) return false;
+  return got !== undefined && equal(got, v);
+}
