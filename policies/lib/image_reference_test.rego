@@ -141,3 +141,55 @@ test_familiar_forms if {
 	ref.familiar("docker.io", "library/a/b") == "library/a/b"
 	ref.familiar("quay.io", "x/y") == "quay.io/x/y"
 }
+
+# Exact results (every field, every error text) of references at the edges of the grammar, pinned
+# so that a rewrite of the parser cannot change what it answers.
+hex64 := rep("a", 64)
+
+pinned := [
+	["Docker.io/nginx", {"digest": null, "effective_tag": "latest", "familiar": "nginx", "name": "docker.io/nginx", "normalized": "docker.io/nginx:latest", "registry": "docker.io", "repository": "nginx", "tag": null, "valid": true}],
+	["INDEX.DOCKER.IO/nginx", {"digest": null, "effective_tag": "latest", "familiar": "nginx", "name": "docker.io/library/nginx", "normalized": "docker.io/library/nginx:latest", "registry": "docker.io", "repository": "library/nginx", "tag": null, "valid": true}],
+	["index.docker.io/a/b", {"digest": null, "effective_tag": "latest", "familiar": "a/b", "name": "docker.io/a/b", "normalized": "docker.io/a/b:latest", "registry": "docker.io", "repository": "a/b", "tag": null, "valid": true}],
+	["docker.io/a/b:1", {"digest": null, "effective_tag": "1", "familiar": "a/b", "name": "docker.io/a/b", "normalized": "docker.io/a/b:1", "registry": "docker.io", "repository": "a/b", "tag": "1", "valid": true}],
+	["localhost/x", {"digest": null, "effective_tag": "latest", "familiar": "localhost/x", "name": "localhost/x", "normalized": "localhost/x:latest", "registry": "localhost", "repository": "x", "tag": null, "valid": true}],
+	["localhost", {"digest": null, "effective_tag": "latest", "familiar": "localhost", "name": "docker.io/library/localhost", "normalized": "docker.io/library/localhost:latest", "registry": "docker.io", "repository": "library/localhost", "tag": null, "valid": true}],
+	["a:1/b", {"digest": null, "effective_tag": "latest", "familiar": "a:1/b", "name": "a:1/b", "normalized": "a:1/b:latest", "registry": "a:1", "repository": "b", "tag": null, "valid": true}],
+	["[::1]/x", {"digest": null, "effective_tag": "latest", "familiar": "[::1]/x", "name": "[::1]/x", "normalized": "[::1]/x:latest", "registry": "[::1]", "repository": "x", "tag": null, "valid": true}],
+	["a.b/c_d", {"digest": null, "effective_tag": "latest", "familiar": "a.b/c_d", "name": "a.b/c_d", "normalized": "a.b/c_d:latest", "registry": "a.b", "repository": "c_d", "tag": null, "valid": true}],
+	["a_b.c/d", {"error": "invalid registry domain \"a_b.c\"", "valid": false}],
+	["bad_host-.io/x", {"error": "invalid registry domain \"bad_host-.io\"", "valid": false}],
+	["quay.io:/x", {"error": "invalid registry domain \"quay.io:\"", "valid": false}],
+	["a b", {"error": "image reference \"a b\" contains whitespace", "valid": false}],
+	["a\tb", {"error": "image reference \"a\\tb\" contains whitespace", "valid": false}],
+	["a\u000bb", {"error": "repository name \"library/a\\vb\" has an invalid path component", "valid": false}],
+	[hex64, {"error": "invalid repository name \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\": cannot be a 64-character hexadecimal image ID", "valid": false}],
+	["nginx:", {"error": "invalid tag \"\" in image reference \"nginx:\"", "valid": false}],
+	["nginx@", {"error": "invalid digest \"\": expected algorithm:hex", "valid": false}],
+	["nginx@sha256:abc", {"error": "invalid sha256 digest \"sha256:abc\": need exactly 64 lowercase hex characters", "valid": false}],
+	["nginx@:abc", {"error": "invalid digest \":abc\": expected algorithm:hex", "valid": false}],
+	["nginx@abc", {"error": "invalid digest \"abc\": expected algorithm:hex", "valid": false}],
+	[concat("", ["nginx@sha_256:", hex64]), {"error": "invalid digest algorithm \"sha_256\"", "valid": false}],
+	["nginx@md5:abc", {"error": "invalid digest \"md5:abc\": need at least 32 hex characters", "valid": false}],
+	[concat("", ["nginx@sha256:", upper(hex64)]), {"error": "invalid sha256 digest \"sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\": need exactly 64 lowercase hex characters", "valid": false}],
+	["nginx:-x", {"error": "invalid tag \"-x\" in image reference \"nginx:-x\"", "valid": false}],
+	[":x", {"error": "image reference \":x\" has no repository name", "valid": false}],
+	[concat("", ["@sha256:", hex64]), {"error": "image reference \"@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" has no repository name", "valid": false}],
+	["Quay.io/X", {"error": "repository name \"X\" must be lowercase", "valid": false}],
+	["quay.io//x", {"error": "repository name \"/x\" has an empty path component", "valid": false}],
+	["a/B", {"error": "repository name \"a/B\" must be lowercase", "valid": false}],
+	["a..b", {"error": "repository name \"library/a..b\" has an invalid path component", "valid": false}],
+	["a/b:c:d", {"error": "repository name \"a/b:c\" has an invalid path component", "valid": false}],
+	["x@y@z", {"error": "invalid digest \"y@z\": expected algorithm:hex", "valid": false}],
+	["é", {"error": "repository name \"library/é\" has an invalid path component", "valid": false}],
+	[concat("/", ["quay.io", rep("a", 248)]), {"error": "repository name must not be longer than 255 characters", "valid": false}],
+	[concat("", ["nginx:1@sha512:", hex64, hex64]), {"digest": "sha512:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "effective_tag": "1", "familiar": "nginx", "name": "docker.io/library/nginx", "normalized": "docker.io/library/nginx:1@sha512:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "registry": "docker.io", "repository": "library/nginx", "tag": "1", "valid": true}],
+	[concat("", ["Quay.IO:5000/a/b:T@sha256:", hex64]), {"digest": "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "effective_tag": "T", "familiar": "quay.io:5000/a/b", "name": "quay.io:5000/a/b", "normalized": "quay.io:5000/a/b:T@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "registry": "quay.io:5000", "repository": "a/b", "tag": "T", "valid": true}],
+]
+
+test_pinned_results if {
+	every c in pinned {
+		ref.parse(c[0]) == c[1]
+	}
+}
+
+test_pinned_results_are_distinct_inputs if count({c[0] | some c in pinned}) == count(pinned)
