@@ -20,6 +20,11 @@
 # Plain Rego v1 with regex.match and regex.find_all_string_submatch_n only, so it runs under OPA
 # too. The TypeScript twin is src/kube/reference.ts; test/library-reference.test.ts checks that
 # both agree on every case and on random strings.
+#
+# Speed: every admission decision parses every image, so the common shapes take a fast path (one
+# regular expression that only matches references the full grammar accepts, and fills in the
+# fields directly); everything else, including every invalid reference and its error message,
+# goes through the step-by-step checks below.
 package lib.image_reference
 
 import rego.v1
@@ -47,6 +52,27 @@ _split_re := `^([^@]*?)(:[^:/@]*)?(@.*)?$`
 
 _max_name_length := 255
 
+# The fast path: [domain "/"] path [":" tag] ["@" sha256 digest], all lowercase but the tag.
+# It matches only references the full grammar accepts with the same split:
+# - group 1 is a registry only when the full grammar takes it as one: it contains "." or ":" or
+#   is "localhost" (an alternative that is tried first, so "localhost/x" never takes the second);
+# - without a registry, a first component followed by "/" has no "." (else it is a registry);
+# - the digest is sha256 with 64 lowercase hex characters (other algorithms take the slow path).
+# What it cannot see: a 64-character hexadecimal image ID and the name length (checked in _fast).
+# Groups: 1 registry, 2 path after a registry, 3 path without one, 4 ":tag@digest" as written,
+# 5 tag, 6 digest.
+_fast_label := `[a-z0-9](?:[a-z0-9-]*[a-z0-9])?`
+
+_fast_component_no_dot := `[a-z0-9]+(?:(?:_|__|-+)[a-z0-9]+)*`
+
+_fast_re := concat("", [
+	"^(?:(",
+	_fast_label, `(?:(?:\.`, _fast_label, `)+(?::[0-9]+)?|:[0-9]+)|localhost`,
+	")/(", _component, "(?:/", _component, ")*",
+	")|(", _component, "|", _fast_component_no_dot, "(?:/", _component, ")+",
+	"))((?::(", `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`, "))?(?:@(sha256:[0-9a-f]{64}))?)$",
+])
+
 # parse(image) is defined for every value: a non-string is invalid, not undefined.
 parse(image) := _parse(image) if is_string(image)
 
@@ -57,7 +83,47 @@ valid(image) if parse(image).valid
 
 _invalid(msg) := {"valid": false, "error": msg}
 
-_parse(s) := _invalid("image reference is empty") if {
+_parse(s) := r if {
+	m := regex.find_all_string_submatch_n(_fast_re, s, 1)[0]
+	count(s) != 64
+	r := _fast(m)
+} else := _checked_parse(s)
+
+# "" (no registry) and Docker Hub's legacy name are Docker Hub.
+_fast_registries := {"": default_registry, "index.docker.io": default_registry}
+
+# "" (an absent group) is null.
+_fast_absent := {"": null}
+
+# Nothing written after the name pulls "latest".
+_fast_suffixes := {"": ":latest"}
+
+_fast(m) := {
+	"valid": true,
+	"registry": registry,
+	"repository": repository,
+	"name": name,
+	"tag": tag,
+	"digest": digest,
+	"effective_tag": _fast_effective_tag(tag, digest),
+	"normalized": concat("", [name, object.get(_fast_suffixes, m[4], m[4])]),
+	"familiar": familiar(registry, repository),
+} if {
+	registry := object.get(_fast_registries, m[1], m[1])
+	repository := _library(registry, concat("", [m[2], m[3]]))
+	name := concat("/", [registry, repository])
+	count(name) <= _max_name_length
+	tag := object.get(_fast_absent, m[5], m[5])
+	digest := object.get(_fast_absent, m[6], m[6])
+}
+
+_fast_effective_tag(tag, digest) := tag if {
+	tag != null
+} else := "latest" if {
+	digest == null
+} else := null
+
+_checked_parse(s) := _invalid("image reference is empty") if {
 	s == ""
 } else := _invalid(sprintf("image reference %q contains whitespace", [s])) if {
 	regex.match(`\s`, s)
