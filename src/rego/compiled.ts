@@ -2,6 +2,7 @@
 // to frame slots, bodies reordered for safety, constants folded.
 import type { Location, Module } from './ast.js';
 import type { BuiltinDef } from './builtins/registry.js';
+import type { SingleFn, Step } from './steps.js';
 import type { Value } from './value.js';
 
 export type CTerm =
@@ -91,6 +92,9 @@ export interface CRule {
   constValue?: Value;
   /** For the rule index: (input path, constant) pairs every solution must satisfy. */
   indexKeys?: Array<{ path: string[]; value: Value }>;
+  /** The body and value compiled to closures (steps.ts), set on first evaluation. */
+  bodyStep?: Step;
+  valueFn?: SingleFn;
 }
 
 export class RuleNode {
@@ -104,6 +108,8 @@ export class RuleNode {
   index?: RuleIndex;
   /** Whether lookups by one key can evaluate rules with the key bound (decided on first use). */
   keyed?: boolean;
+  /** For functions: whether results are worth memoising (decided on first use, see eval.ts). */
+  memoise?: boolean;
   /** While compiling: the kind of the rules declared here, the function arity, a default seen. */
   declaredKind?: RuleKind;
   arity?: number;

@@ -9,6 +9,7 @@ import type { EvalOptions } from './api.js';
 import { checkOperands, type BuiltinContext, type BuiltinHooks } from './builtins/registry.js';
 import type { CCall, CExpr, CRule, CTerm, CWith, CompiledPolicy, CRef } from './compiled.js';
 import { RuleNode } from './compiled.js';
+import { forEachTerm } from './walk.js';
 import { BuiltinError, HaltError, RegoError } from './errors.js';
 import { RObject, RSet, canonicalKey, equal, toRegoString, type Value } from './value.js';
 import { MULTI, bodyStep, lookup, member2, member3, singleFn, type Frame, type K } from './steps.js';
@@ -327,13 +328,24 @@ export class Evaluator {
       );
       return out;
     }
+    const term = singleFn(t.term);
     if (t.kind === 'array') {
       const out: Value[] = [];
-      this.evalBody(t.body, f, () => this.evalTerm(t.term, f, (v) => (out.push(v), false)));
+      this.evalBody(t.body, f, () => {
+        const v = term(this, f);
+        if (v === MULTI) return this.evalTerm(t.term, f, (x) => (out.push(x), false));
+        if (v !== undefined) out.push(v);
+        return false;
+      });
       return out;
     }
     const out = new RSet();
-    this.evalBody(t.body, f, () => this.evalTerm(t.term, f, (v) => (out.add(v), false)));
+    this.evalBody(t.body, f, () => {
+      const v = term(this, f);
+      if (v === MULTI) return this.evalTerm(t.term, f, (x) => (out.add(x), false));
+      if (v !== undefined) out.add(v);
+      return false;
+    });
     return out;
   }
 
@@ -771,17 +783,24 @@ export class Evaluator {
       const f: Frame = new Array(r.nslots);
       let found = false;
       const cur = r;
-      const body = () =>
-        this.evalBody(cur.body, f, () =>
-          this.evalTerm(cur.value, f, (v) => {
+      const step = (cur.bodyStep ??= bodyStep(cur.body));
+      const value = (cur.valueFn ??= singleFn(cur.value));
+      // A constant value cannot change between solutions (ref-head keys can).
+      const once = cur.constValue !== undefined && cur.kind !== 'object';
+      const solution = (): boolean => {
+        const v = value(this, f);
+        if (v === undefined) return false;
+        if (v === MULTI) {
+          return this.evalTerm(cur.value, f, (x) => {
             found = true;
-            const stop = onValue(v, f);
-            // A constant value cannot change between solutions (ref-head keys can).
-            return stop || (cur.constValue !== undefined && cur.kind !== 'object');
-          }),
-        );
-      if (!args || bindPlainArgs(cur.args!, args, f)) body();
-      else this.unifyItems(cur.args!, args, 0, f, body);
+            return onValue(x, f) || once;
+          });
+        }
+        found = true;
+        return onValue(v, f) || once;
+      };
+      if (!args || bindPlainArgs(cur.args!, args, f)) step(this, f, solution);
+      else this.unifyItems(cur.args!, args, 0, f, () => step(this, f, solution));
       if (found) return true;
     }
     return false;
@@ -874,6 +893,7 @@ export class Evaluator {
   /** @internal */
   functionValue(call: CCall, args: Value[]): Value | undefined {
     const node = call.func!;
+    if (!(node.memoise ??= worthMemoising(node))) return this.computeFunction(call, args);
     const memos = (this.ctx.fnMemo ??= new Map());
     let level = memos.get(node);
     if (level === undefined) {
@@ -983,6 +1003,28 @@ function bindPlainArgs(params: CTerm[], args: Value[], f: Frame): boolean {
     f[p.slot] = args[i];
   }
   return true;
+}
+
+/**
+ * Memoising costs two map lookups per call and a map per function per query: worth it only for
+ * functions that do real work — iterate, build comprehensions or call other functions. Small
+ * helpers such as a tag split are cheaper to recompute.
+ */
+function worthMemoising(node: RuleNode): boolean {
+  let costly = false;
+  const visit = (t: CTerm): void => {
+    if (t.t === 'compr' || t.t === 'ocompr' || (t.t === 'call' && t.call.func) || (t.t === 'ref' && t.path.some((p) => p.t !== 'const'))) costly = true;
+  };
+  for (const first of node.rules) {
+    for (let r: CRule | undefined = first; r && !costly; r = r.else) {
+      for (const e of r.body) {
+        if (e.k === 'somein' || e.k === 'every' || (e.k === 'call' && e.call.func)) costly = true;
+        forEachTerm(e, visit);
+      }
+      forEachTerm(r.value, visit);
+    }
+  }
+  return costly;
 }
 
 function isCompositeValue(v: Value): boolean {

@@ -8,7 +8,7 @@
 // frame slots in place. Anything unusual (`with`, `every`, unification of two patterns, refs
 // that iterate) falls back to the Evaluator's generic continuation-passing code, which gives
 // the same solutions in the same order.
-import type { CCall, CExpr, CRef, CTerm } from './compiled.js';
+import type { CCall, CExpr, CRef, CTerm, CompiledPolicy, RuleNode } from './compiled.js';
 import type { Evaluator } from './eval.js';
 import { RObject, RSet, equal, type Value } from './value.js';
 
@@ -23,7 +23,11 @@ type Unifier = (ev: Evaluator, f: Frame, v: Value, next: Step, k: K) => boolean;
 
 export const MULTI = Symbol('multi');
 
-const END: Step = (_ev, _f, k) => k();
+// The end of a body: reached once per solution, so the deadline is checked there too.
+const END: Step = (ev, _f, k) => {
+  ev.tick();
+  return k();
+};
 const TRUE: K = () => true;
 
 // ---------------------------------------------------------------------------------------------
@@ -272,7 +276,7 @@ function compileSingle(t: CTerm): SingleFn {
  * data refs walk the rule tree (Evaluator.singleRef).
  */
 function compileSingleRef(r: CRef): SingleFn {
-  if (r.root === 'data') return (ev, f) => ev.singleRef(r, f);
+  if (r.root === 'data') return compileSingleDataRef(r);
   const keys = r.path.map(singleFn);
   const n = keys.length;
   const head = r.root === 'term' ? singleFn(r.head!) : undefined;
@@ -287,6 +291,56 @@ function compileSingleRef(r: CRef): SingleFn {
     }
     return v;
   };
+}
+
+/**
+ * A data ref whose constant prefix leads, in the rule tree, to plain base data (no rules at or
+ * below it) or to one rule that is not looked up by key: where it leads is worked out once per
+ * policy, and then the ref is a chain of lookups. Other data refs (and any ref while `with`
+ * replaces data) take the evaluator's general walk.
+ */
+function compileSingleDataRef(r: CRef): SingleFn {
+  const keys = r.path.map(singleFn);
+  const n = keys.length;
+  let policy: CompiledPolicy | undefined;
+  // 'base': lookups from data; 'rule': lookups from the value of `node`, starting at path[start].
+  let plan: { kind: 'base' } | { kind: 'rule'; node: RuleNode; start: number } | { kind: 'general' } = { kind: 'general' };
+  return (ev, f) => {
+    if (ev.ctx.shadow) return ev.singleRef(r, f);
+    if (policy !== ev.policy) {
+      policy = ev.policy;
+      plan = dataRefPlan(r, policy.root);
+    }
+    let v: Value | undefined;
+    let i = 0;
+    if (plan.kind === 'base') v = ev.ctx.data;
+    else if (plan.kind === 'rule') {
+      v = ev.ruleValue(plan.node);
+      i = plan.start;
+    } else return ev.singleRef(r, f);
+    for (; i < n; i++) {
+      if (v === undefined) return undefined;
+      const key = keys[i](ev, f);
+      if (key === MULTI || key === undefined) return key;
+      v = lookup(v, key);
+    }
+    return v;
+  };
+}
+
+function dataRefPlan(r: CRef, root: RuleNode): { kind: 'base' } | { kind: 'rule'; node: RuleNode; start: number } | { kind: 'general' } {
+  let node: RuleNode | undefined = root;
+  for (let i = 0; ; i++) {
+    if (node === undefined || !node.hasRules) return { kind: 'base' };
+    if (node.rules.length > 0 || node.defaultRule) {
+      const kind = node.kind;
+      // Functions are not values; partial sets/objects followed by a key are evaluated by key.
+      if (kind === 'func' || ((kind === 'multi' || kind === 'object') && i < r.path.length)) return { kind: 'general' };
+      return { kind: 'rule', node, start: i };
+    }
+    if (i >= r.staticLen) return { kind: 'general' };
+    node = node.children.get((r.path[i] as { v: string }).v);
+  }
 }
 
 function compileSingleCall(c: CCall): SingleFn {

@@ -77,8 +77,10 @@ export class RObject {
     for (const e of this.prim.values()) out.push(e);
     if (this.comp) for (const e of this.comp.values()) out.push(e);
     if (out.length > 1) {
-      if (!this.comp && out.every((e) => typeof e[0] === 'string')) out.sort((a, b) => compareStrings(a[0] as string, b[0] as string));
-      else out.sort((a, b) => compare(a[0], b[0]));
+      if (!this.comp && out.every((e) => typeof e[0] === 'string')) {
+        const native = !out.some((e) => SURROGATE.test(e[0] as string));
+        out.sort(native ? (a, b) => compareCodeUnits(a[0] as string, b[0] as string) : (a, b) => compareStrings(a[0] as string, b[0] as string));
+      } else out.sort((a, b) => compare(a[0], b[0]));
     }
     this.sorted = out;
     return out;
@@ -171,7 +173,7 @@ function sortValues(out: Value[], scalarsOnly: boolean): void {
   if (scalarsOnly) {
     const t = typeof out[0];
     if (t === 'string' && out.every((v) => typeof v === 'string')) {
-      out.sort((a, b) => compareStrings(a as string, b as string));
+      sortStrings(out as string[]);
       return;
     }
     if (t === 'number' && out.every((v) => typeof v === 'number')) {
@@ -231,6 +233,17 @@ const TYPE_RANK: Record<TypeName, number> = {
 // Ordering and equality
 
 /** Compares strings by Unicode code point, as Go compares UTF-8 bytes. */
+const SURROGATE = /[\uD800-\uDFFF]/;
+const compareCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Sorts strings in code point order. Without surrogate pairs that is JS's native UTF-16 code
+ * unit order, which is much faster than comparing character by character.
+ */
+export function sortStrings(xs: string[]): void {
+  xs.sort(xs.some((x) => SURROGATE.test(x)) ? compareStrings : compareCodeUnits);
+}
+
 export function compareStrings(a: string, b: string): number {
   if (a === b) return 0;
   const n = Math.min(a.length, b.length);
