@@ -35,9 +35,10 @@ vulnerabilities(image) := {vuln.Name |
 	manifest := manifests[ref.org][ref.name][ref.tag]
 	some layer in manifest.layers
 
-	# Clair omits Features and Vulnerabilities when they are empty.
-	some feature in object.get(layer_reports, [layer.digest, "Layer", "Features"], [])
-	some vuln in object.get(feature, "Vulnerabilities", [])
+	# Clair omits Features and Vulnerabilities when they are empty: such a layer or feature
+	# simply contributes nothing.
+	some feature in layer_reports[layer.digest].Layer.Features
+	some vuln in feature.Vulnerabilities
 }
 
 # Splits an image reference the way Docker normalises it:
