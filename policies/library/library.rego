@@ -36,10 +36,18 @@ images contains image if {
 	image := container.image
 }
 
-# Each image is parsed once per decision (a rule's value is computed once; a function call is not).
+# Each image is parsed once per decision (a rule's value is computed once per query).
 references[image] := image_reference.parse(image) if some image in images
 
 reference(image) := references[image]
+
+# The images the rules check, with their references: valid and not exempt. Computed once, so that
+# each rule iterates these instead of checking every image again.
+_checked[image] := r if {
+	some image, r in references
+	r.valid
+	not _exempt(r)
+}
 
 # ---------------------------------------------------------------------------------------------
 # Settings
@@ -47,13 +55,13 @@ reference(image) := references[image]
 # setting(value, ns): a setting may be one value for every namespace, or an object keyed by
 # namespace name with "*" as the default. A namespace that is neither listed nor covered by "*"
 # has no value (the rule does not apply there).
-setting(value, ns) := value[ns] if {
-	is_object(value)
-	ns in object.keys(value)
-} else := value["*"] if {
-	is_object(value)
-	"*" in object.keys(value)
-} else := value if not is_object(value)
+setting(value, ns) := value if {
+	not is_object(value)
+} else := v if {
+	v := value[ns]
+} else := v if {
+	v := value["*"]
+}
 
 # rule_config(rule): the rule's section of the configuration ({} when absent).
 rule_config(rule) := c if {
@@ -85,7 +93,13 @@ namespace_exempt if {
 image_exempt(image) if {
 	r := reference(image)
 	r.valid
-	some pattern in object.get(config, ["exempt", "images"], [])
+	_exempt(r)
+}
+
+_exempt_images := object.get(config, ["exempt", "images"], [])
+
+_exempt(r) if {
+	some pattern in _exempt_images
 	image_matches(pattern, r)
 }
 
@@ -163,10 +177,7 @@ violations contains violation("registries", image, msg) if {
 	active("registries")
 	allowed := setting(rule_config("registries").allowed, namespace)
 	is_array(allowed)
-	some image in images
-	not image_exempt(image)
-	r := reference(image)
-	r.valid
+	some image, r in _checked
 	not _any_matches(allowed, r)
 	msg := sprintf("image %s (%s) is not from a registry allowed in namespace %q (allowed: %s)", [image, r.name, namespace, _list(allowed)])
 }
@@ -190,10 +201,7 @@ violations contains violation("naming", image, msg) if {
 	pattern := setting(rule_config("naming").repository, namespace)
 	is_string(pattern)
 	pattern != ""
-	some image in images
-	not image_exempt(image)
-	r := reference(image)
-	r.valid
+	some image, r in _checked
 	not regex.match(pattern, r.repository)
 	msg := sprintf("image %s: repository %q does not match the naming pattern %q", [image, r.repository, pattern])
 }
@@ -203,10 +211,7 @@ violations contains violation("naming", image, msg) if {
 	pattern := setting(rule_config("naming").tag, namespace)
 	is_string(pattern)
 	pattern != ""
-	some image in images
-	not image_exempt(image)
-	r := reference(image)
-	r.valid
+	some image, r in _checked
 	r.effective_tag != null
 	not regex.match(pattern, r.effective_tag)
 	msg := sprintf("image %s: tag %q does not match the naming pattern %q", [image, r.effective_tag, pattern])
@@ -225,10 +230,8 @@ pinning_levels := {"any": 0, "tag": 1, "no_latest": 2, "digest": 3}
 violations contains violation("pinning", image, msg) if {
 	active("pinning")
 	level := pinning_levels[setting(rule_config("pinning").require, namespace)]
-	some image in images
-	not image_exempt(image)
-	r := reference(image)
-	r.valid
+	level > 0 # "any" finds nothing
+	some image, r in _checked
 	some msg in _pinning_problems(image, r, level)
 }
 

@@ -26,10 +26,9 @@ import rego.v1
 # Clair's severity scale, lowest first. A severity Clair did not name counts as Unknown.
 severities := ["Unknown", "Negligible", "Low", "Medium", "High", "Critical", "Defcon1"]
 
-severity_rank(s) := i if {
-	some i, name in severities
-	name == s
-} else := 0
+severity_rank(s) := object.get(_severity_ranks, s, 0)
+
+_severity_ranks := {name: i | some i, name in severities}
 
 vulnerability_config := rule_config("vulnerabilities")
 
@@ -44,6 +43,8 @@ minimum_severity := s if {
 	s := setting(vulnerability_config.minimum_severity, namespace)
 	s in severities
 }
+
+_minimum_rank := severity_rank(minimum_severity)
 
 # ---------------------------------------------------------------------------------------------
 # Image data
@@ -76,10 +77,11 @@ report(digest) := doc if {
 _fresh(_) if not vulnerability_config.max_report_age
 
 _fresh(doc) if {
-	max_age := time.parse_duration_ns(vulnerability_config.max_report_age)
 	fetched := time.parse_rfc3339_ns(doc.FetchedAt)
-	time.now_ns() - fetched <= max_age
+	time.now_ns() - fetched <= _max_report_age_ns
 }
+
+_max_report_age_ns := time.parse_duration_ns(vulnerability_config.max_report_age)
 
 # scan_data_problem(r): why an image has no usable scan data (undefined when it has).
 scan_data_problem(r) := "no image manifest in the policy data" if {
@@ -99,15 +101,26 @@ _age_note := sprintf(" (reports older than %s count as missing)", [vulnerability
 # Vulnerabilities
 
 # found(r): the vulnerabilities of an image at or above the minimum severity, by name.
+# Clair omits Features and Vulnerabilities when they are empty: such a layer or feature simply
+# contributes nothing. At the lowest minimum every vulnerability counts (an entry must still be
+# an object, as the severity lookup requires), so no severity is looked up.
 found(r) := {v.Name |
 	some digest in layer_digests(r)
 	doc := report(digest)
-
-	# Clair omits Features and Vulnerabilities when they are empty.
-	some feature in object.get(doc, ["Layer", "Features"], [])
-	some v in object.get(feature, "Vulnerabilities", [])
-	severity_rank(object.get(v, "Severity", "Unknown")) >= severity_rank(minimum_severity)
-}
+	some feature in doc.Layer.Features
+	some v in feature.Vulnerabilities
+	is_object(v)
+} if {
+	_minimum_rank == 0
+} else := {v.Name |
+	some digest in layer_digests(r)
+	doc := report(digest)
+	some feature in doc.Layer.Features
+	some v in feature.Vulnerabilities
+	object.get(_severity_ranks, object.get(v, "Severity", "Unknown"), 0) >= _minimum_rank
+} if {
+	_minimum_rank > 0
+} else := set()
 
 # exception_applies(id, image, r): an exception with a reason that has not expired covers it.
 exception_applies(id, r) if {
@@ -117,6 +130,19 @@ exception_applies(id, r) if {
 	time.now_ns() < time.parse_rfc3339_ns(e.expires)
 	_exception_scope(e, r)
 }
+
+# _excepted(r): the ids of the exceptions that cover the image (as exception_applies).
+_excepted(r) := {e.id |
+	some e in _live_exceptions
+	_exception_scope(e, r)
+}
+
+# Exceptions with a reason that have not expired.
+_live_exceptions := [e |
+	some e in object.get(vulnerability_config, "exceptions", [])
+	_exception_valid(e)
+	time.now_ns() < time.parse_rfc3339_ns(e.expires)
+]
 
 _exception_valid(e) if {
 	is_string(e.reason)
@@ -143,11 +169,10 @@ _in_images(e, r) if {
 violations contains violation("vulnerabilities", image, msg) if {
 	active("vulnerabilities")
 	minimum_severity
-	some image in images
-	not image_exempt(image)
-	r := reference(image)
-	r.valid
-	vulns := {id | some id in found(r); not exception_applies(id, r)}
+	some image, r in _checked
+	names := found(r)
+	count(names) > 0
+	vulns := names - _excepted(r)
 	count(vulns) > 0
 	examples := concat(", ", array.slice(sort(vulns), 0, 3))
 	msg := _vulnerability_message(image, count(vulns), examples)
@@ -155,7 +180,7 @@ violations contains violation("vulnerabilities", image, msg) if {
 
 # With the lowest minimum severity the message is the original scan.rego's, word for word.
 _vulnerability_message(image, n, examples) := sprintf("image %s has %d known vulnerabilities (%s)", [image, n, examples]) if {
-	severity_rank(minimum_severity) == 0
+	_minimum_rank == 0
 } else := sprintf("image %s has %d known vulnerabilities of severity %s or higher (%s)", [image, n, minimum_severity, examples])
 
 # ---------------------------------------------------------------------------------------------
@@ -166,10 +191,7 @@ scan_data_actions := {"deny": "enforce", "warn": "warn", "audit": "audit"}
 violations contains {"rule": "scan_data", "image": image, "action": a, "message": msg} if {
 	active("vulnerabilities")
 	a := scan_data_actions[setting(vulnerability_config.missing_scan_data, namespace)]
-	some image in images
-	not image_exempt(image)
-	r := reference(image)
-	r.valid
+	some image, r in _checked
 	problem := scan_data_problem(r)
 	msg := sprintf("image %s has no vulnerability scan data: %s", [image, problem])
 }
