@@ -58,70 +58,56 @@ _max_name_length := 255
 #   is "localhost" (an alternative that is tried first, so "localhost/x" never takes the second);
 # - without a registry, a first component followed by "/" has no "." (else it is a registry);
 # - the digest is sha256 with 64 lowercase hex characters (other algorithms take the slow path).
-# What it cannot see: a 64-character hexadecimal image ID and the name length (checked in _fast).
+# What it cannot see: a 64-character hexadecimal image ID and the name length (checked in _parse).
 # Groups: 1 registry, 2 path after a registry, 3 path without one, 4 ":tag@digest" as written,
 # 5 tag, 6 digest.
+# One literal, so that no query has to assemble it; the tests check it against its pieces
+# (_fast_re_parts), which reuse _component and the tag grammar.
+_fast_re := `^(?:([a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+(?::[0-9]+)?|:[0-9]+)|localhost)/([a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*)|([a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*|[a-z0-9]+(?:(?:_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)+))((?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?)$`
+
 _fast_label := `[a-z0-9](?:[a-z0-9-]*[a-z0-9])?`
 
 _fast_component_no_dot := `[a-z0-9]+(?:(?:_|__|-+)[a-z0-9]+)*`
 
-_fast_re := concat("", [
+_fast_re_parts := concat("", [
 	"^(?:(",
 	_fast_label, `(?:(?:\.`, _fast_label, `)+(?::[0-9]+)?|:[0-9]+)|localhost`,
 	")/(", _component, "(?:/", _component, ")*",
 	")|(", _component, "|", _fast_component_no_dot, "(?:/", _component, ")+",
-	"))((?::(", `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`, "))?(?:@(sha256:[0-9a-f]{64}))?)$",
+	"))((?::(", trim_suffix(trim_prefix(_tag_re, "^"), "$"), "))?(?:@(sha256:[0-9a-f]{64}))?)$",
 ])
 
-# parse(image) is defined for every value: a non-string is invalid, not undefined.
-parse(image) := _parse(image) if is_string(image)
-
-parse(image) := _invalid("image reference must be a string") if not is_string(image)
+# parse(image) is defined for every value: a non-string is invalid, not undefined. (_parse is
+# defined for every string.)
+parse(image) := _parse(image) if {
+	is_string(image)
+} else := _invalid("image reference must be a string")
 
 # valid(image): the reference parses.
 valid(image) if parse(image).valid
 
 _invalid(msg) := {"valid": false, "error": msg}
 
-_parse(s) := r if {
-	m := regex.find_all_string_submatch_n(_fast_re, s, 1)[0]
-	count(s) != 64
-	r := _fast(m)
-} else := _checked_parse(s)
-
-# "" (no registry) and Docker Hub's legacy name are Docker Hub.
-_fast_registries := {"": default_registry, "index.docker.io": default_registry}
-
-# "" (an absent group) is null.
-_fast_absent := {"": null}
-
-# Nothing written after the name pulls "latest".
-_fast_suffixes := {"": ":latest"}
-
-_fast(m) := {
+# Absent groups are "": no registry and Docker Hub's legacy name are Docker Hub; an absent tag or
+# digest is null; a tag is what is pulled, else "latest" when there is no digest either.
+_parse(s) := {
 	"valid": true,
 	"registry": registry,
 	"repository": repository,
 	"name": name,
-	"tag": tag,
-	"digest": digest,
-	"effective_tag": _fast_effective_tag(tag, digest),
-	"normalized": concat("", [name, object.get(_fast_suffixes, m[4], m[4])]),
+	"tag": object.get({"": null}, m[5], m[5]),
+	"digest": object.get({"": null}, m[6], m[6]),
+	"effective_tag": object.get({"": object.get({"": "latest"}, m[4], null)}, m[5], m[5]),
+	"normalized": concat("", [name, object.get({"": ":latest"}, m[4], m[4])]),
 	"familiar": familiar(registry, repository),
 } if {
-	registry := object.get(_fast_registries, m[1], m[1])
+	m := regex.find_all_string_submatch_n(_fast_re, s, 1)[0]
+	count(s) != 64
+	registry := object.get({"": "docker.io", "index.docker.io": "docker.io"}, m[1], m[1])
 	repository := _library(registry, concat("", [m[2], m[3]]))
 	name := concat("/", [registry, repository])
-	count(name) <= _max_name_length
-	tag := object.get(_fast_absent, m[5], m[5])
-	digest := object.get(_fast_absent, m[6], m[6])
-}
-
-_fast_effective_tag(tag, digest) := tag if {
-	tag != null
-} else := "latest" if {
-	digest == null
-} else := null
+	count(name) <= 255
+} else := _checked_parse(s)
 
 _checked_parse(s) := _invalid("image reference is empty") if {
 	s == ""

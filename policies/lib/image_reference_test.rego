@@ -193,3 +193,19 @@ test_pinned_results if {
 }
 
 test_pinned_results_are_distinct_inputs if count({c[0] | some c in pinned}) == count(pinned)
+
+# The fast path's expression is a literal for speed; it must stay the one built from the grammar.
+test_fast_path_expression_matches_its_pieces if ref._fast_re == ref._fast_re_parts
+
+# The fast path and the full checks split the same way: a reference it takes parses the same when
+# the full checks are forced (a 64-character string is never taken by the fast path).
+test_fast_path_agrees_with_the_full_checks if {
+	every s in [
+		"nginx", "nginx:1.25", "library/nginx", "docker.io/nginx", "index.docker.io/library/nginx", "localhost/foo:1",
+		"localhost:5000/a/b:t", "a.b/c_d", "a:1/b", "a__b/c-d", "a---b", "myhost:5000", concat("@", ["registry.io:443/x/y:t", d]),
+		concat("/", ["quay.io", rep("a", 247)]),
+	] {
+		regex.match(ref._fast_re, s)
+		ref.parse(s) == ref._checked_parse(s)
+	}
+}
