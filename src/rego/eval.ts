@@ -34,6 +34,7 @@ interface Ctx {
 
 const UNDEFINED = Symbol('undefined');
 const NO_ARGS = Symbol('no arguments');
+const STOP = (): boolean => true;
 type FnMemo = Map<unknown, unknown>;
 
 export type EvaluatorOptions = EvalOptions;
@@ -70,8 +71,8 @@ export class Evaluator {
   }
 
   /**
-   * Called before every expression step, including each solution of an iteration, so loops
-   * cannot escape the deadline. @internal
+   * Called at the end of every body and on every iteration step, so no loop escapes the
+   * deadline. @internal
    */
   tick(): void {
     if (this.deadline !== undefined && (++this.steps & 1023) === 0 && Date.now() > this.deadline) {
@@ -131,11 +132,20 @@ export class Evaluator {
   /** Iterates the (key, value) members of a collection: array index/elem, object key/value, set elem/elem. */
   private members(d: Value, fn: (key: Value, val: Value) => boolean): boolean {
     if (Array.isArray(d)) {
-      for (let i = 0; i < d.length; i++) if (fn(i, d[i])) return true;
+      for (let i = 0; i < d.length; i++) {
+        this.tick();
+        if (fn(i, d[i])) return true;
+      }
     } else if (d instanceof RObject) {
-      for (const [key, val] of d.entries()) if (fn(key, val)) return true;
+      for (const [key, val] of d.entries()) {
+        this.tick();
+        if (fn(key, val)) return true;
+      }
     } else if (d instanceof RSet) {
-      for (const v of d.values()) if (fn(v, v)) return true;
+      for (const v of d.values()) {
+        this.tick();
+        if (fn(v, v)) return true;
+      }
     }
     return false;
   }
@@ -563,6 +573,7 @@ export class Evaluator {
         const sorted = RSet.from(keys).values();
         const b = base;
         for (const kv of sorted) {
+          this.tick();
           if (this.unifyValue(p, kv, f, () => this.stepData(n, b, kv, path, rest, f, k))) return true;
         }
         return false;
@@ -784,9 +795,17 @@ export class Evaluator {
       let found = false;
       const cur = r;
       const step = (cur.bodyStep ??= bodyStep(cur.body));
-      const value = (cur.valueFn ??= singleFn(cur.value));
       // A constant value cannot change between solutions (ref-head keys can).
       const once = cur.constValue !== undefined && cur.kind !== 'object';
+      if (once && (!args || bindPlainArgs(cur.args!, args, f))) {
+        // One solution is all it takes, and the value needs no frame.
+        if (step(this, f, STOP)) {
+          onValue(cur.constValue!, f);
+          return true;
+        }
+        continue;
+      }
+      const value = (cur.valueFn ??= singleFn(cur.value));
       const solution = (): boolean => {
         const v = value(this, f);
         if (v === undefined) return false;
@@ -842,14 +861,20 @@ export class Evaluator {
       if (call.special === 'member2') return k(member2(args[0], args[1]));
       if (call.special === 'member3') return k(member3(args[0], args[1], args[2]));
       if (call.special === 'walk') {
-        for (const pair of walkPairs(args[0])) if (k(pair)) return true;
+        for (const pair of walkPairs(args[0])) {
+          this.tick();
+          if (k(pair)) return true;
+        }
         return false;
       }
       const b = call.builtin!;
       const result = this.callBuiltin(call, args);
       if (result === undefined) return false;
       if (b.relation && Array.isArray(result)) {
-        for (const r of result) if (k(r)) return true;
+        for (const r of result) {
+          this.tick();
+          if (k(r)) return true;
+        }
         return false;
       }
       return k(result);
@@ -921,19 +946,16 @@ export class Evaluator {
   private computeFunction(call: CCall, args: Value[]): Value | undefined {
     const node = call.func!;
     let result: Value | undefined;
+    const onValue = (v: Value): boolean => {
+      if (result === undefined) result = v;
+      else if (!equal(result, v)) {
+        throw new RegoError('eval_conflict_error', 'functions must not produce multiple outputs for same inputs', call.loc);
+      }
+      return false;
+    };
     for (const rule of node.rules) {
       if (result !== undefined && rule.constValue !== undefined && equal(rule.constValue, result) && !rule.else) continue;
-      this.evalRuleChain(
-        rule,
-        (v) => {
-          if (result === undefined) result = v;
-          else if (!equal(result, v)) {
-            throw new RegoError('eval_conflict_error', 'functions must not produce multiple outputs for same inputs', call.loc);
-          }
-          return false;
-        },
-        args,
-      );
+      this.evalRuleChain(rule, onValue, args);
     }
     if (result === undefined && node.defaultRule) result = node.defaultRule.constValue;
     return result;

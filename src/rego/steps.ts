@@ -47,24 +47,14 @@ export function bodyStep(body: CExpr[]): Step {
 }
 
 function exprStep(e: CExpr, next: Step): Step {
-  if (e.withs.length) {
-    return (ev, f, k) => {
-      ev.tick();
-      return ev.evalExpr(e, f, () => next(ev, f, k));
-    };
-  }
+  if (e.withs.length) return (ev, f, k) => ev.evalExpr(e, f, () => next(ev, f, k));
   if (e.negated) {
     const pos = positiveStep(e, END);
-    return (ev, f, k) => {
-      ev.tick();
-      return pos(ev, f, TRUE) ? false : next(ev, f, k);
-    };
+    return (ev, f, k) => (pos(ev, f, TRUE) ? false : next(ev, f, k));
   }
-  const pos = positiveStep(e, next);
-  return (ev, f, k) => {
-    ev.tick();
-    return pos(ev, f, k);
-  };
+  // The deadline is checked at the end of a body and on every iteration (here and in the
+  // evaluator's generic loops), which bounds any evaluation without a check per expression.
+  return positiveStep(e, next);
 }
 
 function positiveStep(e: CExpr, next: Step): Step {
@@ -131,11 +121,20 @@ function positiveStep(e: CExpr, next: Step): Step {
           if (d === MULTI) return ev.evalPositive(e, f, () => next(ev, f, k), false);
           if (d === undefined) return false;
           if (Array.isArray(d)) {
-            for (let i = 0; i < d.length; i++) if (uv(ev, f, d[i], next, k)) return true;
+            for (let i = 0; i < d.length; i++) {
+              ev.tick();
+              if (uv(ev, f, d[i], next, k)) return true;
+            }
           } else if (d instanceof RObject) {
-            for (const [, val] of d.entries()) if (uv(ev, f, val, next, k)) return true;
+            for (const [, val] of d.entries()) {
+              ev.tick();
+              if (uv(ev, f, val, next, k)) return true;
+            }
           } else if (d instanceof RSet) {
-            for (const val of d.values()) if (uv(ev, f, val, next, k)) return true;
+            for (const val of d.values()) {
+              ev.tick();
+              if (uv(ev, f, val, next, k)) return true;
+            }
           }
           return false;
         };
@@ -149,16 +148,19 @@ function positiveStep(e: CExpr, next: Step): Step {
         const afterValue: Step = (ev2, f2, k2) => uk(ev2, f2, key, next, k2);
         if (Array.isArray(d)) {
           for (let i = 0; i < d.length; i++) {
+            ev.tick();
             key = i;
             if (uv(ev, f, d[i], afterValue, k)) return true;
           }
         } else if (d instanceof RObject) {
           for (const [kk, val] of d.entries()) {
+            ev.tick();
             key = kk;
             if (uv(ev, f, val, afterValue, k)) return true;
           }
         } else if (d instanceof RSet) {
           for (const val of d.values()) {
+            ev.tick();
             key = val;
             if (uv(ev, f, val, afterValue, k)) return true;
           }
@@ -212,6 +214,9 @@ export function singleFn(t: CTerm): SingleFn {
  * have one value; anything that may iterate answers MULTI.
  */
 function compileSingle(t: CTerm): SingleFn {
+  // Collections of constants are built once (values are never mutated once built).
+  const constant = constantValue(t);
+  if (constant !== undefined) return () => constant;
   switch (t.t) {
     case 'const': {
       const v = t.v;
@@ -268,6 +273,34 @@ function compileSingle(t: CTerm): SingleFn {
     }
     case 'call':
       return compileSingleCall(t.call);
+  }
+}
+
+/** The value of a term made only of constants (e.g. `{"docker.io", "index.docker.io"}`), or undefined. */
+function constantValue(t: CTerm): Value | undefined {
+  switch (t.t) {
+    case 'const':
+      return t.v;
+    case 'array': {
+      const items = t.items.map(constantValue);
+      return items.every((x) => x !== undefined) ? (items as Value[]) : undefined;
+    }
+    case 'set': {
+      const items = t.items.map(constantValue);
+      return items.every((x) => x !== undefined) ? RSet.from(items as Value[]) : undefined;
+    }
+    case 'object': {
+      const out = new RObject();
+      for (const [k, v] of t.items) {
+        const key = constantValue(k);
+        const val = constantValue(v);
+        if (key === undefined || val === undefined) return undefined;
+        out.set(key, val);
+      }
+      return out;
+    }
+    default:
+      return undefined;
   }
 }
 

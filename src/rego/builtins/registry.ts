@@ -64,8 +64,8 @@ export interface BuiltinDef {
    * is one solution for the output operand.
    */
   relation?: boolean;
-  /** @internal The outer operand types, derived from `args` on first use (see checkOperands). */
-  outerArgs?: Array<string[] | null>;
+  /** @internal Bit masks of the outer operand types, derived from `args` on first use (see checkOperands). */
+  operandMasks?: number[];
 }
 
 const table = new Map<string, BuiltinDef>();
@@ -120,16 +120,41 @@ function splitTopLevel(s: string, sep: string): string[] {
 
 /** Throws eval_type_error if an operand's type does not match the declaration. */
 export function checkOperands(def: BuiltinDef, args: Value[]): void {
-  const outer = (def.outerArgs ??= def.args.map(outerTypes));
-  for (let i = 0; i < outer.length; i++) {
-    const want = outer[i];
-    if (want === null) continue;
-    const got = typeName(args[i]);
-    if (!want.includes(got)) {
+  // Called on every builtin call: one bit per outer type, so a check is an AND.
+  const masks = (def.operandMasks ??= def.args.map((spec) => typeMask(outerTypes(spec))));
+  for (let i = 0; i < masks.length; i++) {
+    const mask = masks[i];
+    if (mask !== 0 && (typeBit(args[i]) & mask) === 0) {
+      const want = outerTypes(def.args[i])!;
       const expected = want.length === 1 ? want[0] : `one of {${want.join(', ')}}`;
-      throw new BuiltinError(`operand ${i + 1} must be ${expected} but got ${got}`, 'eval_type_error');
+      throw new BuiltinError(`operand ${i + 1} must be ${expected} but got ${typeName(args[i])}`, 'eval_type_error');
     }
   }
+}
+
+const TYPE_BITS: Record<string, number> = { null: 1, boolean: 2, number: 4, string: 8, array: 16, object: 32, set: 64 };
+
+/** The bits of the given outer type names; 0 (no check) for 'any'. */
+function typeMask(types: string[] | null): number {
+  if (types === null) return 0;
+  let m = 0;
+  for (const t of types) m |= TYPE_BITS[t] ?? 0;
+  return m;
+}
+
+function typeBit(v: Value): number {
+  if (v === null) return 1;
+  switch (typeof v) {
+    case 'boolean':
+      return 2;
+    case 'number':
+    case 'bigint':
+      return 4;
+    case 'string':
+      return 8;
+  }
+  if (Array.isArray(v)) return 16;
+  return v instanceof RObject ? 32 : 64;
 }
 
 // ---------------------------------------------------------------------------------------------
