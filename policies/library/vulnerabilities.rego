@@ -83,6 +83,18 @@ _fresh(doc) if {
 
 _max_report_age_ns := time.parse_duration_ns(vulnerability_config.max_report_age)
 
+# _reports(r): report(digest) of every layer of the image; without a maximum age every report
+# is fresh, so no freshness check per layer.
+_reports(r) := [doc |
+	some layer in manifest(r).layers
+	doc := data.clair.layers[layer.digest]
+] if {
+	not vulnerability_config.max_report_age
+} else := [doc |
+	some digest in layer_digests(r)
+	doc := report(digest)
+]
+
 # scan_data_problem(r): why an image has no usable scan data (undefined when it has).
 scan_data_problem(r) := "no image manifest in the policy data" if {
 	not manifest(r)
@@ -105,16 +117,14 @@ _age_note := sprintf(" (reports older than %s count as missing)", [vulnerability
 # contributes nothing. At the lowest minimum every vulnerability counts (an entry must still be
 # an object, as the severity lookup requires), so no severity is looked up.
 found(r) := {v.Name |
-	some digest in layer_digests(r)
-	doc := report(digest)
+	some doc in _reports(r)
 	some feature in doc.Layer.Features
 	some v in feature.Vulnerabilities
 	is_object(v)
 } if {
 	_minimum_rank == 0
 } else := {v.Name |
-	some digest in layer_digests(r)
-	doc := report(digest)
+	some doc in _reports(r)
 	some feature in doc.Layer.Features
 	some v in feature.Vulnerabilities
 	object.get(_severity_ranks, object.get(v, "Severity", "Unknown"), 0) >= _minimum_rank
@@ -166,9 +176,9 @@ _in_images(e, r) if {
 	image_matches(p, r)
 }
 
-violations contains violation("vulnerabilities", image, msg) if {
-	active("vulnerabilities")
+violations contains {"rule": "vulnerabilities", "image": image, "action": a, "message": msg} if {
 	minimum_severity
+	a := _active_action("vulnerabilities")
 	some image, r in _checked
 	names := found(r)
 	count(names) > 0
@@ -189,8 +199,8 @@ _vulnerability_message(image, n, examples) := sprintf("image %s has %d known vul
 scan_data_actions := {"deny": "enforce", "warn": "warn", "audit": "audit"}
 
 violations contains {"rule": "scan_data", "image": image, "action": a, "message": msg} if {
-	active("vulnerabilities")
 	a := scan_data_actions[setting(vulnerability_config.missing_scan_data, namespace)]
+	_active_action("vulnerabilities")
 	some image, r in _checked
 	problem := scan_data_problem(r)
 	msg := sprintf("image %s has no vulnerability scan data: %s", [image, problem])

@@ -82,6 +82,14 @@ active(rule) if {
 	not namespace_exempt
 }
 
+# _active_action(rule): the rule's action when it is active (what active and action answer).
+# The rules ask for it after their own settings, so a rule with nothing to check costs nothing.
+_active_action(rule) := a if {
+	a := action(rule)
+	a != "off"
+	not namespace_exempt
+}
+
 # ---------------------------------------------------------------------------------------------
 # Exemptions
 
@@ -161,10 +169,9 @@ violation(rule, image, message) := {"rule": rule, "image": image, "action": acti
 # Rule "references": an image the reference grammar refuses can never be checked by the other
 # rules, so it is a violation of its own (on by default once the library is configured).
 
-violations contains violation("references", image, msg) if {
-	active("references")
-	some image in images
-	r := reference(image)
+violations contains {"rule": "references", "image": image, "action": a, "message": msg} if {
+	a := _active_action("references")
+	some image, r in references
 	not r.valid
 	msg := sprintf("image %q is not a valid image reference: %s", [image, r.error])
 }
@@ -173,10 +180,10 @@ violations contains violation("references", image, msg) if {
 # Rule "registries": images must come from an allowed registry / repository.
 #   registries: {action, allowed: {"*": [patterns], "<namespace>": [patterns]}}
 
-violations contains violation("registries", image, msg) if {
-	active("registries")
+violations contains {"rule": "registries", "image": image, "action": a, "message": msg} if {
 	allowed := setting(rule_config("registries").allowed, namespace)
 	is_array(allowed)
+	a := _active_action("registries")
 	some image, r in _checked
 	not _any_matches(allowed, r)
 	msg := sprintf("image %s (%s) is not from a registry allowed in namespace %q (allowed: %s)", [image, r.name, namespace, _list(allowed)])
@@ -196,21 +203,21 @@ _list(xs) := concat(", ", xs) if count(xs) > 0
 # unanchored unless written with ^...$).
 #   naming: {action, repository: {"*": "<regex>"}, tag: {"*": "<regex>"}}
 
-violations contains violation("naming", image, msg) if {
-	active("naming")
+violations contains {"rule": "naming", "image": image, "action": a, "message": msg} if {
 	pattern := setting(rule_config("naming").repository, namespace)
 	is_string(pattern)
 	pattern != ""
+	a := _active_action("naming")
 	some image, r in _checked
 	not regex.match(pattern, r.repository)
 	msg := sprintf("image %s: repository %q does not match the naming pattern %q", [image, r.repository, pattern])
 }
 
-violations contains violation("naming", image, msg) if {
-	active("naming")
+violations contains {"rule": "naming", "image": image, "action": a, "message": msg} if {
 	pattern := setting(rule_config("naming").tag, namespace)
 	is_string(pattern)
 	pattern != ""
+	a := _active_action("naming")
 	some image, r in _checked
 	r.effective_tag != null
 	not regex.match(pattern, r.effective_tag)
@@ -227,10 +234,10 @@ violations contains violation("naming", image, msg) if {
 
 pinning_levels := {"any": 0, "tag": 1, "no_latest": 2, "digest": 3}
 
-violations contains violation("pinning", image, msg) if {
-	active("pinning")
+violations contains {"rule": "pinning", "image": image, "action": a, "message": msg} if {
 	level := pinning_levels[setting(rule_config("pinning").require, namespace)]
 	level > 0 # "any" finds nothing
+	a := _active_action("pinning")
 	some image, r in _checked
 	some msg in _pinning_problems(image, r, level)
 }
