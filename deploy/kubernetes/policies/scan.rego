@@ -45,42 +45,32 @@ vulnerabilities(image) := {vuln.Name |
 #   "wordpress:4-apache"               -> {"org": "library", "name": "wordpress", "tag": "4-apache"}
 #   "openpolicyagent/opa:0.4.9"        -> {"org": "openpolicyagent", "name": "opa", "tag": "0.4.9"}
 #   "docker.io/library/nginx"          -> {"org": "library", "name": "nginx", "tag": "latest"}
-# A digest ("@sha256:...") is dropped; only docker.io org/name repositories have layer data.
+# A digest ("@sha256:...") is dropped; only docker.io org/name repositories have layer data, so
+# other registries and deeper paths are undefined.
 parse_image(image) := {"org": org, "name": name, "tag": tag} if {
-	name_and_tag := split(image, "@")[0]
-	parts := split(name_and_tag, "/")
-	path := repository_path(parts)
-	last := split(path[count(path) - 1], ":")
-	tag := tag_of(last)
-	[org, name] := array.concat(array.slice(path, 0, count(path) - 1), [last[0]])
+	[org, name_and_tag] := docker_hub_repository(split(split(image, "@")[0], "/"))
+	[name, tag] := name_and_tag_of(split(name_and_tag, ":"))
 }
 
-# Drops a registry host (a first component with "." or ":", or "localhost"; docker.io is the default)
-# and adds Docker Hub's "library/" for single-component names.
-repository_path(parts) := ["library", parts[0]] if count(parts) == 1
+# The org/name path of a Docker Hub repository from the "/"-separated components of a reference:
+# Docker Hub's host is optional, and single-component names are in its "library/" org.
+docker_hub_repository([name]) := ["library", name]
 
-repository_path(parts) := array.slice(parts, 1, count(parts)) if {
-	count(parts) > 1
-	parts[0] in {"docker.io", "index.docker.io"}
-	count(parts) > 2
-}
+docker_hub_repository([host, name]) := ["library", name] if host in docker_hub_hosts
 
-repository_path(parts) := ["library", parts[1]] if {
-	count(parts) == 2
-	parts[0] in {"docker.io", "index.docker.io"}
-}
+docker_hub_repository([host, org, name]) := [org, name] if host in docker_hub_hosts
 
-repository_path(parts) := parts if {
-	count(parts) > 1
-	not is_registry(parts[0])
-}
+docker_hub_repository([org, name]) := [org, name] if not is_registry(org)
 
+docker_hub_hosts := {"docker.io", "index.docker.io"}
+
+# A first component with "." or ":", or "localhost", names a registry host.
 is_registry(component) if contains(component, ".")
 
 is_registry(component) if contains(component, ":")
 
 is_registry("localhost")
 
-tag_of(name_parts) := name_parts[1] if count(name_parts) == 2
+name_and_tag_of([name]) := [name, "latest"]
 
-tag_of(name_parts) := "latest" if count(name_parts) == 1
+name_and_tag_of([name, tag]) := [name, tag]
