@@ -11,7 +11,7 @@ import { compile, compileQuery, type CompileOptions, type CompiledQuery, type Qu
 import { RegoError, RegoErrors } from './errors.js';
 import { Evaluator } from './eval.js';
 import { parseModule, parseQuery } from './parser.js';
-import { RObject, type Value } from './value.js';
+import type { Value } from './value.js';
 
 export * from './api.js';
 export { compile, compileQuery } from './compiler.js';
@@ -64,17 +64,11 @@ export class PreparedQuery {
   private readonly captureValues: boolean;
 
   eval(opts: EvalOptions = {}): EvalOutcome {
-    try {
-      return this.evalUnguarded(opts);
-    } catch (e) {
-      // Values nested deeper than the JS stack allows: a clear error, never a crash.
-      if (e instanceof RangeError) throw new RegoError('eval_internal_error', `evaluation exceeded the maximum nesting depth (${e.message})`);
-      throw e;
-    }
+    return guardDepth(() => this.evalUnguarded(opts));
   }
 
   private evalUnguarded(opts: EvalOptions): EvalOutcome {
-    const ev = new Evaluator(this.policy, { ...opts, data: opts.data ?? new RObject() });
+    const ev = new Evaluator(this.policy, opts);
     const q = this.compiled;
     const frame: Array<Value | undefined> = new Array(q.nslots);
     const results: QueryResult[] = [];
@@ -113,8 +107,28 @@ export class PreparedQuery {
 
   /** Convenience: the value of the first expression of the first result, or undefined. */
   evalValue(opts: EvalOptions = {}): Value | undefined {
+    if (this.captureValues) {
+      // One expression with at most one value (e.g. a decision such as data.x.allow): take it
+      // directly instead of building a result set.
+      return guardDepth(() => {
+        let out: Value | undefined;
+        const ev = new Evaluator(this.policy, opts);
+        ev.evalExpr(this.compiled.body[0], new Array(this.compiled.nslots), (v) => ((out = v), true), true);
+        return out;
+      });
+    }
     const r = this.eval(opts).results[0];
     return r?.expressions[0]?.value;
+  }
+}
+
+/** Runs an evaluation; values nested deeper than the JS stack allows give a clear error, never a crash. */
+function guardDepth<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (e) {
+    if (e instanceof RangeError) throw new RegoError('eval_internal_error', `evaluation exceeded the maximum nesting depth (${e.message})`);
+    throw e;
   }
 }
 

@@ -10,7 +10,7 @@
 // the same solutions in the same order.
 import type { CCall, CExpr, CRef, CTerm, CompiledPolicy, RuleNode } from './compiled.js';
 import type { Evaluator } from './eval.js';
-import { RObject, RSet, equal, type Value } from './value.js';
+import { RObject, RSet, compare, equal, type Value } from './value.js';
 
 export type Frame = Array<Value | undefined>;
 export type K = () => boolean;
@@ -310,15 +310,33 @@ function constantValue(t: CTerm): Value | undefined {
  */
 function compileSingleRef(r: CRef): SingleFn {
   if (r.root === 'data') return compileSingleDataRef(r);
-  const keys = r.path.map(singleFn);
-  const n = keys.length;
+  const walk = pathWalker(r.path);
   const head = r.root === 'term' ? singleFn(r.head!) : undefined;
   return (ev, f) => {
-    let v = head === undefined ? ev.ctx.input : head(ev, f);
-    if (v === MULTI) return MULTI;
-    for (let i = 0; i < n; i++) {
+    const v = head === undefined ? ev.ctx.input : head(ev, f);
+    return v === MULTI ? MULTI : walk(ev, f, v, 0);
+  };
+}
+
+/**
+ * Steps from a value along ref keys from position `from`: undefined as soon as a value is
+ * missing, MULTI when a key has no single value. Constant and variable keys are read in place.
+ */
+function pathWalker(path: CTerm[]): (ev: Evaluator, f: Frame, v: Value | undefined, from: number) => Value | undefined | typeof MULTI {
+  const n = path.length;
+  const slots = path.map((t) => (t.t === 'var' ? t.slot : -1));
+  const consts = path.map((t) => constantValue(t));
+  const fns = path.map((t, i) => (slots[i] >= 0 || consts[i] !== undefined ? undefined : singleFn(t)));
+  return (ev, f, v, from) => {
+    for (let i = from; i < n; i++) {
       if (v === undefined) return undefined;
-      const key = keys[i](ev, f);
+      const slot = slots[i];
+      let key: Value | undefined | typeof MULTI;
+      if (slot >= 0) key = f[slot] ?? MULTI;
+      else {
+        key = consts[i];
+        if (key === undefined) key = fns[i]!(ev, f);
+      }
       if (key === MULTI || key === undefined) return key;
       v = lookup(v, key);
     }
@@ -333,8 +351,7 @@ function compileSingleRef(r: CRef): SingleFn {
  * replaces data) take the evaluator's general walk.
  */
 function compileSingleDataRef(r: CRef): SingleFn {
-  const keys = r.path.map(singleFn);
-  const n = keys.length;
+  const walk = pathWalker(r.path);
   let policy: CompiledPolicy | undefined;
   // 'base': lookups from data; 'rule': lookups from the value of `node`, starting at path[start].
   let plan: { kind: 'base' } | { kind: 'rule'; node: RuleNode; start: number } | { kind: 'general' } = { kind: 'general' };
@@ -344,20 +361,9 @@ function compileSingleDataRef(r: CRef): SingleFn {
       policy = ev.policy;
       plan = dataRefPlan(r, policy.root);
     }
-    let v: Value | undefined;
-    let i = 0;
-    if (plan.kind === 'base') v = ev.ctx.data;
-    else if (plan.kind === 'rule') {
-      v = ev.ruleValue(plan.node);
-      i = plan.start;
-    } else return ev.singleRef(r, f);
-    for (; i < n; i++) {
-      if (v === undefined) return undefined;
-      const key = keys[i](ev, f);
-      if (key === MULTI || key === undefined) return key;
-      v = lookup(v, key);
-    }
-    return v;
+    if (plan.kind === 'base') return walk(ev, f, ev.ctx.data, 0);
+    if (plan.kind === 'rule') return walk(ev, f, ev.ruleValue(plan.node), plan.start);
+    return ev.singleRef(r, f);
   };
 }
 
@@ -378,23 +384,74 @@ function dataRefPlan(r: CRef, root: RuleNode): { kind: 'base' } | { kind: 'rule'
 
 function compileSingleCall(c: CCall): SingleFn {
   if (c.special === 'print' || c.special === 'walk' || c.builtin?.relation) return () => MULTI;
-  const argFns = c.args.map(singleFn);
-  const n = argFns.length;
-  const special = c.special;
-  const isFunc = c.func !== undefined;
+  const args = argsFn(c.args);
+  if (c.special === 'member2') {
+    return (ev, f) => {
+      const xs = args(ev, f);
+      return Array.isArray(xs) ? member2(xs[0], xs[1]) : xs;
+    };
+  }
+  if (c.special === 'member3') {
+    return (ev, f) => {
+      const xs = args(ev, f);
+      return Array.isArray(xs) ? member3(xs[0], xs[1], xs[2]) : xs;
+    };
+  }
+  if (c.func !== undefined) {
+    return (ev, f) => {
+      const xs = args(ev, f);
+      return Array.isArray(xs) ? ev.functionValue(c, xs) : xs;
+    };
+  }
+  // Comparisons take any operands and cannot fail: no operand check, no error handling.
+  const compareFn = c.builtin !== undefined ? COMPARISONS[c.builtin.name] : undefined;
+  if (compareFn !== undefined) {
+    return (ev, f) => {
+      const xs = args(ev, f);
+      return Array.isArray(xs) ? compareFn(xs[0], xs[1]) : xs;
+    };
+  }
+  return (ev, f) => {
+    const xs = args(ev, f);
+    return Array.isArray(xs) ? ev.callBuiltin(c, xs) : xs;
+  };
+}
+
+const COMPARISONS: Record<string, (a: Value, b: Value) => boolean> = {
+  equal: (a, b) => equal(a, b),
+  neq: (a, b) => !equal(a, b),
+  lt: (a, b) => compare(a, b) < 0,
+  lte: (a, b) => compare(a, b) <= 0,
+  gt: (a, b) => compare(a, b) > 0,
+  gte: (a, b) => compare(a, b) >= 0,
+};
+
+/**
+ * The argument values of a call, or undefined / MULTI when an argument has no single value.
+ * Variables and constants are read in place rather than through their compiled closures:
+ * they are most arguments, and every call saved counts on this path.
+ */
+function argsFn(terms: CTerm[]): (ev: Evaluator, f: Frame) => Value[] | undefined | typeof MULTI {
+  const n = terms.length;
+  const slots = terms.map((t) => (t.t === 'var' ? t.slot : -1));
+  const consts = terms.map((t) => constantValue(t));
+  const fns = terms.map((t, i) => (slots[i] >= 0 || consts[i] !== undefined ? undefined : singleFn(t)));
   return (ev, f) => {
     // Replaced functions (`with`) go through the generic path.
     if (ev.ctx.fns) return MULTI;
-    const args: Value[] = new Array(n);
+    const out: Value[] = new Array(n);
     for (let i = 0; i < n; i++) {
-      const x = argFns[i](ev, f);
+      const slot = slots[i];
+      let x: Value | undefined | typeof MULTI;
+      if (slot >= 0) x = f[slot] ?? MULTI;
+      else {
+        x = consts[i];
+        if (x === undefined) x = fns[i]!(ev, f);
+      }
       if (x === MULTI || x === undefined) return x;
-      args[i] = x;
+      out[i] = x;
     }
-    if (special === 'member2') return member2(args[0], args[1]);
-    if (special === 'member3') return member3(args[0], args[1], args[2]);
-    if (isFunc) return ev.functionValue(c, args);
-    return ev.callBuiltin(c, args);
+    return out;
   };
 }
 

@@ -134,8 +134,10 @@ export class RSet {
       if (this.comp.has(k)) return false;
       this.comp.set(k, v);
     } else {
-      if (this.prim.has(v)) return false;
+      // One hash operation: a set of an existing member leaves the size unchanged.
+      const before = this.prim.size;
       this.prim.set(v, v);
+      if (this.prim.size === before) return false;
     }
     this.sorted = undefined;
     return true;
@@ -241,7 +243,9 @@ const compareCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ?
  * unit order, which is much faster than comparing character by character.
  */
 export function sortStrings(xs: string[]): void {
-  xs.sort(xs.some((x) => SURROGATE.test(x)) ? compareStrings : compareCodeUnits);
+  // Array.prototype.sort without a comparator compares strings natively, by code unit.
+  if (xs.some((x) => SURROGATE.test(x))) xs.sort(compareStrings);
+  else xs.sort();
 }
 
 export function compareStrings(a: string, b: string): number {

@@ -40,16 +40,30 @@ export function compileRegex(pattern: string): RE2JS {
 
 const RESULTS_MAX = 4096;
 const RESULT_INPUT_MAX = 512;
-const results = new Map<string, Value>();
+// By pattern first: patterns are long and usually the same string object every call (a policy
+// constant), whose hash the engine keeps, so only the short key below is built per call.
+const results = new Map<string, Map<string, Value>>();
+let resultCount = 0;
 
 function cachedResult(kind: string, pattern: string, s: string, n: number, compute: () => Value): Value {
   if (s.length > RESULT_INPUT_MAX || pattern.length > RESULT_INPUT_MAX) return compute();
-  const key = `${kind}\u0000${n}\u0000${pattern}\u0000${s}`;
-  const hit = results.get(key);
+  let byInput = results.get(pattern);
+  const key = `${kind}${n}\u0000${s}`;
+  const hit = byInput?.get(key);
   if (hit !== undefined) return hit;
   const v = compute();
-  if (results.size >= RESULTS_MAX) results.delete(results.keys().next().value as string);
-  results.set(key, v);
+  if (resultCount >= RESULTS_MAX) {
+    // Bounded: start afresh rather than track recency on every hit.
+    results.clear();
+    resultCount = 0;
+    byInput = undefined;
+  }
+  if (byInput === undefined) {
+    byInput = new Map();
+    results.set(pattern, byInput);
+  }
+  byInput.set(key, v);
+  resultCount++;
   return v;
 }
 
