@@ -322,13 +322,13 @@ function compileSingleRef(r: CRef): SingleFn {
  * Steps from a value along ref keys from position `from`: undefined as soon as a value is
  * missing, MULTI when a key has no single value. Constant and variable keys are read in place.
  */
-function pathWalker(path: CTerm[]): (ev: Evaluator, f: Frame, v: Value | undefined, from: number) => Value | undefined | typeof MULTI {
+function pathWalker(path: CTerm[]): (ev: Evaluator, f: Frame, v: Value | undefined, from: number, to?: number) => Value | undefined | typeof MULTI {
   const n = path.length;
   const slots = path.map((t) => (t.t === 'var' ? t.slot : -1));
   const consts = path.map((t) => constantValue(t));
   const fns = path.map((t, i) => (slots[i] >= 0 || consts[i] !== undefined ? undefined : singleFn(t)));
-  return (ev, f, v, from) => {
-    for (let i = from; i < n; i++) {
+  return (ev, f, v, from, to = n) => {
+    for (let i = from; i < to; i++) {
       if (v === undefined) return undefined;
       const slot = slots[i];
       let key: Value | undefined | typeof MULTI;
@@ -355,13 +355,26 @@ function compileSingleDataRef(r: CRef): SingleFn {
   let policy: CompiledPolicy | undefined;
   // 'base': lookups from data; 'rule': lookups from the value of `node`, starting at path[start].
   let plan: { kind: 'base' } | { kind: 'rule'; node: RuleNode; start: number } | { kind: 'general' } = { kind: 'general' };
+  // The value at the constant prefix of a base-data ref, for the data document it was read from:
+  // documents are immutable, so it stays right for as long as the same document is evaluated
+  // (typically many queries: until the data is next written).
+  const prefixLen = r.staticLen;
+  let prefixOf: Value | undefined;
+  let prefix: Value | undefined;
   return (ev, f) => {
     if (ev.ctx.shadow) return ev.singleRef(r, f);
     if (policy !== ev.policy) {
       policy = ev.policy;
       plan = dataRefPlan(r, policy.root);
     }
-    if (plan.kind === 'base') return walk(ev, f, ev.ctx.data, 0);
+    if (plan.kind === 'base') {
+      const data = ev.ctx.data;
+      if (data !== prefixOf) {
+        prefix = walk(ev, f, data, 0, prefixLen) as Value | undefined;
+        prefixOf = data;
+      }
+      return walk(ev, f, prefix, prefixLen);
+    }
     if (plan.kind === 'rule') return walk(ev, f, ev.ruleValue(plan.node), plan.start);
     return ev.singleRef(r, f);
   };

@@ -24,9 +24,9 @@ function isComposite(v: Value): v is Value[] | RObject | RSet {
 }
 
 export class RObject {
-  // Scalar keys map by identity (Map uses SameValueZero, so 1 === 1.0 and 'a' === 'a');
-  // composite keys by their canonical encoding.
-  private readonly prim = new Map<Primitive, [Value, Value]>();
+  // Scalar keys map by identity (Map uses SameValueZero, so 1 === 1.0 and 'a' === 'a') straight
+  // to the value; composite keys by their canonical encoding, to the (key, value) pair.
+  private readonly prim = new Map<Primitive, Value>();
   private comp?: Map<string, [Value, Value]>;
   private sorted?: Array<[Value, Value]>;
 
@@ -45,8 +45,7 @@ export class RObject {
       const e = this.comp?.get(canonicalKey(key));
       return e ? e[1] : undefined;
     }
-    const e = this.prim.get(key);
-    return e ? e[1] : undefined;
+    return this.prim.get(key);
   }
 
   has(key: Value): boolean {
@@ -59,7 +58,7 @@ export class RObject {
     if (isComposite(key)) {
       (this.comp ??= new Map()).set(canonicalKey(key), [key, value]);
     } else {
-      this.prim.set(key, [key, value]);
+      this.prim.set(key, value);
     }
     return this;
   }
@@ -74,7 +73,7 @@ export class RObject {
   entries(): Array<[Value, Value]> {
     if (this.sorted) return this.sorted;
     const out: Array<[Value, Value]> = [];
-    for (const e of this.prim.values()) out.push(e);
+    for (const e of this.prim.entries()) out.push(e);
     if (this.comp) for (const e of this.comp.values()) out.push(e);
     if (out.length > 1) {
       if (!this.comp && out.every((e) => typeof e[0] === 'string')) {
@@ -96,7 +95,7 @@ export class RObject {
 
   /** Iterates without sorting (cheaper when order does not matter). */
   forEachUnordered(fn: (k: Value, v: Value) => void): void {
-    for (const e of this.prim.values()) fn(e[0], e[1]);
+    for (const [k, v] of this.prim) fn(k, v);
     if (this.comp) for (const e of this.comp.values()) fn(e[0], e[1]);
   }
 
