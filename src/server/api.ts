@@ -26,7 +26,7 @@ import {
 import { imageReviewProblem, looksLikeImageReview, reviewAllowed } from './imagereview.js';
 import type { JsonLogger } from './log.js';
 import type { ServerMetrics } from './metrics.js';
-import { conflictingRule, dataRef, hasRulesAt, rulePaths, splitPath } from './paths.js';
+import { conflictingRule, dataRef, dataRefReadsData, hasRulesAt, rulePaths, splitPath } from './paths.js';
 
 export interface ApiOptions {
   maxBodyBytes: number;
@@ -92,6 +92,8 @@ export class Api {
   private readonly routes: Array<{ prefix: string; exact: boolean; route: Route }>;
   private rules: string[][] = [];
   private rulesGeneration = -1;
+  private decisions = new Map<string, { query: string; prepared: PreparedQuery }>();
+  private decisionsGeneration = -1;
   /** Set during graceful shutdown: answers carry `Connection: close`, readiness fails. */
   closing = false;
 
@@ -318,13 +320,39 @@ export class Api {
     });
   }
 
+  /**
+   * The query for a data path, prepared. The webhook asks for the same path on every call, so
+   * the answer is kept per path until the policy changes; paths whose query depends on the data
+   * (integer segments) or whose segments hold a "/" (the cache key's separator) are not kept.
+   */
+  private decisionQuery(path: string[]): { query: string; prepared: PreparedQuery } {
+    if (this.decisionsGeneration !== this.runtime.generation) {
+      this.decisions.clear();
+      this.decisionsGeneration = this.runtime.generation;
+    }
+    const cacheable = !dataRefReadsData(path) && !path.some((seg) => seg.includes('/'));
+    const key = cacheable ? path.join('/') : '';
+    let d = cacheable ? this.decisions.get(key) : undefined;
+    if (!d) {
+      const query = dataRef(path, this.runtime.store.snapshot());
+      d = { query, prepared: this.prepare(query) };
+      if (cacheable) {
+        if (this.decisions.size >= 1000) this.decisions.clear();
+        this.decisions.set(key, d);
+      }
+    }
+    return d;
+  }
+
   /** Evaluates a data path for a decision, logging it whatever the outcome. */
   private decide(c: Ctx, label: string, path: string[], input: Value | undefined, notes = false): { id?: string; query: string; outcome: EvalOutcome; value?: Value } {
     const id = this.o.decisionLog?.newId();
-    const query = dataRef(path, this.runtime.store.snapshot());
     let outcome: EvalOutcome;
+    let query: string;
     try {
-      outcome = this.evaluate(c, this.prepare(query), input, label, { notes });
+      const target = this.decisionQuery(path);
+      query = target.query;
+      outcome = this.evaluate(c, target.prepared, input, label, { notes });
     } catch (e) {
       const err = e instanceof ApiError ? e : this.evalError(e);
       this.o.metrics.decisions.inc({ handler: label, outcome: 'error' });
@@ -340,12 +368,12 @@ export class Api {
   // -------------------------------------------------------------------------------------------
   // v0 Data API and the default decision: raw input in, raw value out.
 
-  private async v0Data(c: Ctx): Promise<void> {
-    await this.rawDecision(c, splitPath(c.rest), 'v0/data');
+  private v0Data(c: Ctx): Promise<void> {
+    return this.rawDecision(c, splitPath(c.rest), 'v0/data');
   }
 
-  private async defaultDecision(c: Ctx): Promise<void> {
-    await this.rawDecision(c, this.o.defaultDecision, 'index');
+  private defaultDecision(c: Ctx): Promise<void> {
+    return this.rawDecision(c, this.o.defaultDecision, 'index');
   }
 
   private async rawDecision(c: Ctx, path: string[], label: string): Promise<void> {

@@ -101,9 +101,12 @@ function decode(req: IncomingMessage, body: Buffer, maxBytes: number): Buffer {
 }
 
 export function isYAML(contentType: string | undefined): boolean {
-  const ct = (contentType ?? '').split(';')[0].trim().toLowerCase();
+  if (contentType === undefined || contentType === 'application/json') return false; // the usual case, decided without parsing the header
+  const ct = contentType.split(';')[0].trim().toLowerCase();
   return ct === 'application/x-yaml' || ct === 'application/yaml' || ct === 'text/yaml' || ct === 'text/x-yaml';
 }
+
+const NOT_SPACE = /\S/;
 
 /**
  * Parses a document from a body: YAML when the Content-Type says so, JSON otherwise.
@@ -111,7 +114,7 @@ export function isYAML(contentType: string | undefined): boolean {
  */
 export function parseDocument(body: Buffer | string, contentType: string | undefined): Value | undefined {
   const text = typeof body === 'string' ? body : body.toString('utf8');
-  if (text.trim() === '') return undefined;
+  if (!NOT_SPACE.test(text)) return undefined; // blank (what trim() removes is what \s matches), without copying the body
   if (isYAML(contentType)) return parseYAMLValue(text);
   try {
     return parseJSON(text);

@@ -6,8 +6,14 @@ import { badRequest } from './errors.js';
 /** `/a/b%2Fc/` -> ["a", "b/c"]; empty segments are skipped, as OPA does. */
 export function splitPath(raw: string): string[] {
   const out: string[] = [];
+  const encoded = raw.includes('%');
   for (const seg of raw.split('/')) {
     if (seg === '') continue;
+    // Most paths (the webhook's) have nothing to decode: skip the per-segment decoding.
+    if (!encoded) {
+      out.push(seg);
+      continue;
+    }
     try {
       out.push(decodeURIComponent(seg));
     } catch {
@@ -20,6 +26,11 @@ export function splitPath(raw: string): string[] {
 const KEYWORDS = new Set(['not', 'package', 'import', 'as', 'default', 'else', 'with', 'some', 'null', 'true', 'false', 'contains', 'every', 'if', 'in']);
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const INTEGER = /^(0|-?[1-9][0-9]{0,14})$/;
+
+/** True when dataRef's answer for this path depends on the data (an integer segment). */
+export function dataRefReadsData(path: readonly string[]): boolean {
+  return path.some((seg) => INTEGER.test(seg));
+}
 
 /**
  * The query for a data path: `data.io.k8s.image_policy.verify`, with brackets where a segment is
