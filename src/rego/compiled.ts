@@ -2,7 +2,7 @@
 // to frame slots, bodies reordered for safety, constants folded.
 import type { Location, Module } from './ast.js';
 import type { BuiltinDef } from './builtins/registry.js';
-import type { SingleFn, Step } from './steps.js';
+import type { ArgMatcher, SingleFn, Step } from './steps.js';
 import type { Value } from './value.js';
 
 export type CTerm =
@@ -95,6 +95,8 @@ export interface CRule {
   /** The body and value compiled to closures (steps.ts), set on first evaluation. */
   bodyStep?: Step;
   valueFn?: SingleFn;
+  /** Function parameters matched in place; null when they need general unification. */
+  argsMatch?: ArgMatcher | null;
 }
 
 export class RuleNode {

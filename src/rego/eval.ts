@@ -12,7 +12,7 @@ import { RuleNode } from './compiled.js';
 import { forEachTerm } from './walk.js';
 import { BuiltinError, HaltError, RegoError } from './errors.js';
 import { RObject, RSet, canonicalKey, equal, toRegoString, type Value } from './value.js';
-import { MULTI, bodyStep, lookup, member2, member3, singleFn, type Frame, type K } from './steps.js';
+import { MULTI, argMatcher, bodyStep, lookup, member2, member3, singleFn, type Frame, type K } from './steps.js';
 
 export { lookup } from './steps.js';
 
@@ -797,7 +797,10 @@ export class Evaluator {
       const step = (cur.bodyStep ??= bodyStep(cur.body));
       // A constant value cannot change between solutions (ref-head keys can).
       const once = cur.constValue !== undefined && cur.kind !== 'object';
-      if (once && (!args || bindPlainArgs(cur.args!, args, f))) {
+      // Parameters that are patterns of variables and constants are matched in place.
+      const match = args ? (cur.argsMatch === undefined ? (cur.argsMatch = argMatcher(cur.args!)) : cur.argsMatch) : null;
+      if (match && !match(f, args!)) continue;
+      if (once && (match || !args)) {
         // One solution is all it takes, and the value needs no frame.
         if (step(this, f, STOP)) {
           onValue(cur.constValue!, f);
@@ -818,7 +821,7 @@ export class Evaluator {
         found = true;
         return onValue(v, f) || once;
       };
-      if (!args || bindPlainArgs(cur.args!, args, f)) step(this, f, solution);
+      if (match || !args) step(this, f, solution);
       else this.unifyItems(cur.args!, args, 0, f, () => step(this, f, solution));
       if (found) return true;
     }
@@ -1011,21 +1014,6 @@ export { UndefinedWith };
 // ---------------------------------------------------------------------------------------------
 // Value helpers
 
-/**
- * Function arguments that are distinct plain variables (the common case) are bound directly.
- * Returns false, leaving the frame empty, when a pattern needs unification.
- */
-function bindPlainArgs(params: CTerm[], args: Value[], f: Frame): boolean {
-  for (let i = 0; i < params.length; i++) {
-    const p = params[i];
-    if (p.t !== 'var' || f[p.slot] !== undefined) {
-      f.fill(undefined);
-      return false;
-    }
-    f[p.slot] = args[i];
-  }
-  return true;
-}
 
 /**
  * Memoising costs two map lookups per call and a map per function per query: worth it only for

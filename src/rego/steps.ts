@@ -469,6 +469,75 @@ function argsFn(terms: CTerm[]): (ev: Evaluator, f: Frame) => Value[] | undefine
 }
 
 // ---------------------------------------------------------------------------------------------
+// Function arguments
+
+/**
+ * Binds a function rule's parameters to the call's arguments in a fresh frame, or answers
+ * false when they do not match. Parameters are variables, constants, and arrays or objects
+ * (with constant keys) of those — e.g. `f([name, tag])`. A failed match leaves bindings behind,
+ * which is harmless: the frame is discarded.
+ */
+export type ArgMatcher = (f: Frame, args: Value[]) => boolean;
+
+/** The matcher for these parameters, or null when a parameter needs general unification. */
+export function argMatcher(params: CTerm[]): ArgMatcher | null {
+  const ms = params.map(patternMatcher);
+  if (ms.some((m) => m === null)) return null;
+  const matchers = ms as PatternMatcher[];
+  const n = matchers.length;
+  return (f, args) => {
+    for (let i = 0; i < n; i++) if (!matchers[i](f, args[i])) return false;
+    return true;
+  };
+}
+
+type PatternMatcher = (f: Frame, v: Value) => boolean;
+
+function patternMatcher(t: CTerm): PatternMatcher | null {
+  const constant = constantValue(t);
+  if (constant !== undefined) return (_f, v) => equal(constant, v);
+  switch (t.t) {
+    case 'var': {
+      const slot = t.slot;
+      return (f, v) => {
+        const cur = f[slot];
+        if (cur === undefined) {
+          f[slot] = v;
+          return true;
+        }
+        return equal(cur, v);
+      };
+    }
+    case 'array': {
+      const items = t.items.map(patternMatcher);
+      if (items.some((m) => m === null)) return null;
+      const ms = items as PatternMatcher[];
+      return (f, v) => {
+        if (!Array.isArray(v) || v.length !== ms.length) return false;
+        for (let i = 0; i < ms.length; i++) if (!ms[i](f, v[i])) return false;
+        return true;
+      };
+    }
+    case 'object': {
+      const keys = t.items.map(([k]) => constantValue(k));
+      const vals = t.items.map(([, v]) => patternMatcher(v));
+      if (keys.some((k) => k === undefined) || vals.some((m) => m === null)) return null;
+      const ms = vals as PatternMatcher[];
+      return (f, v) => {
+        if (!(v instanceof RObject) || v.size !== keys.length) return false;
+        for (let i = 0; i < keys.length; i++) {
+          const x = v.get(keys[i]!);
+          if (x === undefined || !ms[i](f, x)) return false;
+        }
+        return true;
+      };
+    }
+    default:
+      return null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Value helpers shared with the evaluator
 
 export function lookup(v: Value, key: Value): Value | undefined {
