@@ -296,7 +296,8 @@ export class Evaluator {
           v = this.ruleValue(node);
           break;
         }
-        if (i === path.length) return MULTI;
+        // A package (or a ref-head prefix such as p in p["a"] := 1): its whole document.
+        if (i === path.length) return this.extent(node, base);
         const key = this.singleKey(path[i], f);
         if (key === MULTI) return MULTI;
         if (typeof key !== 'string') return MULTI;
@@ -597,7 +598,8 @@ export class Evaluator {
   }
 
   /** The whole document at a node: base data merged with the values of all rules below. */
-  private extent(node: RuleNode, base: Value | undefined): Value {
+  /** @internal */
+  extent(node: RuleNode, base: Value | undefined): Value {
     if (this.ctx.shadow && this.ctx.shadow.has(node.path.join('\u0000'))) return base ?? new RObject();
     if (node.rules.length || node.defaultRule) {
       const v = this.ruleValue(node);

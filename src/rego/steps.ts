@@ -353,8 +353,8 @@ function pathWalker(path: CTerm[]): (ev: Evaluator, f: Frame, v: Value | undefin
 function compileSingleDataRef(r: CRef): SingleFn {
   const walk = pathWalker(r.path);
   let policy: CompiledPolicy | undefined;
-  // 'base': lookups from data; 'rule': lookups from the value of `node`, starting at path[start].
-  let plan: { kind: 'base' } | { kind: 'rule'; node: RuleNode; start: number } | { kind: 'general' } = { kind: 'general' };
+  // Where the ref leads in the rule tree, worked out on first use for each policy.
+  let plan: DataRefPlan = { kind: 'general' };
   // The value at the constant prefix of a base-data ref, for the data document it was read from:
   // documents are immutable, so it stays right for as long as the same document is evaluated
   // (typically many queries: until the data is next written).
@@ -376,11 +376,14 @@ function compileSingleDataRef(r: CRef): SingleFn {
       return walk(ev, f, prefix, prefixLen);
     }
     if (plan.kind === 'rule') return walk(ev, f, ev.ruleValue(plan.node), plan.start);
+    if (plan.kind === 'extent') return ev.extent(plan.node, walk(ev, f, ev.ctx.data, 0) as Value | undefined);
     return ev.singleRef(r, f);
   };
 }
 
-function dataRefPlan(r: CRef, root: RuleNode): { kind: 'base' } | { kind: 'rule'; node: RuleNode; start: number } | { kind: 'general' } {
+type DataRefPlan = { kind: 'base' } | { kind: 'rule'; node: RuleNode; start: number } | { kind: 'extent'; node: RuleNode } | { kind: 'general' };
+
+function dataRefPlan(r: CRef, root: RuleNode): DataRefPlan {
   let node: RuleNode | undefined = root;
   for (let i = 0; ; i++) {
     if (node === undefined || !node.hasRules) return { kind: 'base' };
@@ -390,6 +393,8 @@ function dataRefPlan(r: CRef, root: RuleNode): { kind: 'base' } | { kind: 'rule'
       if (kind === 'func' || ((kind === 'multi' || kind === 'object') && i < r.path.length)) return { kind: 'general' };
       return { kind: 'rule', node, start: i };
     }
+    // The end of the ref at a package: its whole document (base data merged with rules below).
+    if (i === r.path.length) return { kind: 'extent', node };
     if (i >= r.staticLen) return { kind: 'general' };
     node = node.children.get((r.path[i] as { v: string }).v);
   }
