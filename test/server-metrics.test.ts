@@ -3,8 +3,8 @@
 // prom-client's own: same text, same JSON, for the same observations.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Histogram, Registry } from 'prom-client';
-import { RequestHistogram, ServerMetrics } from '../src/server/metrics.js';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { RequestCounter, RequestHistogram, ServerMetrics } from '../src/server/metrics.js';
 
 const BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 type L = 'code' | 'handler' | 'method';
@@ -60,6 +60,32 @@ test('RequestHistogram ignores a value that is not a finite number', async () =>
   ours.observe(labelSets[0], Number.NaN);
   ours.observe(labelSets[0], Number.POSITIVE_INFINITY);
   assert.doesNotMatch(await ourRegistry.metrics(), /_count/);
+});
+
+test('RequestCounter reads exactly like prom-client Counter, also between reads', async () => {
+  const ourRegistry = new Registry();
+  const theirRegistry = new Registry();
+  const name = 'image_enforcer_decisions_total';
+  const help = 'Policy decisions, by handler and outcome (defined, undefined, error).';
+  const ours = new RequestCounter<'handler' | 'outcome'>(name, help, ['handler', 'outcome'], ourRegistry);
+  const theirs = new Counter<'handler' | 'outcome'>({ name, help, labelNames: ['handler', 'outcome'], registers: [theirRegistry] });
+  assert.equal(await ourRegistry.metrics(), await theirRegistry.metrics());
+  const seq: Array<Record<'handler' | 'outcome', string>> = [
+    { handler: 'v0/data', outcome: 'defined' },
+    { handler: 'v1/data', outcome: 'undefined' },
+    { handler: 'v0/data', outcome: 'defined' },
+    { handler: 'v0/data', outcome: 'error' },
+  ];
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i <= round * 5; i++) {
+      ours.inc(seq[i % seq.length]);
+      theirs.inc(seq[i % seq.length]);
+    }
+    const text = await ourRegistry.metrics();
+    assert.equal(text, await theirRegistry.metrics());
+    assert.deepEqual(await ourRegistry.getMetricsAsJSON(), await theirRegistry.getMetricsAsJSON());
+  }
+  assert.match(await ourRegistry.metrics(), /^image_enforcer_decisions_total\{handler="v0\/data",outcome="defined"\} 10$/m);
 });
 
 test('server metrics: both request histograms are on the registry', async () => {

@@ -55,6 +55,9 @@ interface Route {
   open?: boolean;
 }
 
+/** The query of URLs without one (most requests); only ever read. */
+const NO_QUERY = new URLSearchParams();
+
 /** Per-request state. */
 class Ctx {
   readonly started = process.hrtime.bigint();
@@ -94,6 +97,7 @@ export class Api {
   private rulesGeneration = -1;
   private decisions = new Map<string, { query: string; prepared: PreparedQuery }>();
   private decisionsGeneration = -1;
+  private webhookPaths = new Map<string, string[]>();
   /** Set during graceful shutdown: answers carry `Connection: close`, readiness fails. */
   closing = false;
 
@@ -140,7 +144,7 @@ export class Api {
     const raw = req.url ?? '/';
     const q = raw.indexOf('?');
     const pathname = q < 0 ? raw : raw.slice(0, q);
-    const query = new URLSearchParams(q < 0 ? '' : raw.slice(q + 1));
+    const query = q < 0 ? NO_QUERY : new URLSearchParams(raw.slice(q + 1));
     const method = req.method ?? 'GET';
     let label = 'catchall';
     let c: Ctx | undefined;
@@ -368,8 +372,19 @@ export class Api {
   // -------------------------------------------------------------------------------------------
   // v0 Data API and the default decision: raw input in, raw value out.
 
+  /** splitPath for /v0/data, remembered: the API server calls the same path every time. Never mutated. */
+  private webhookPath(rest: string): string[] {
+    let path = this.webhookPaths.get(rest);
+    if (!path) {
+      path = splitPath(rest);
+      if (this.webhookPaths.size >= 1000) this.webhookPaths.clear();
+      this.webhookPaths.set(rest, path);
+    }
+    return path;
+  }
+
   private v0Data(c: Ctx): Promise<void> {
-    return this.rawDecision(c, splitPath(c.rest), 'v0/data');
+    return this.rawDecision(c, this.webhookPath(c.rest), 'v0/data');
   }
 
   private defaultDecision(c: Ctx): Promise<void> {
