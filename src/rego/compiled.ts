@@ -112,6 +112,13 @@ export class RuleNode {
   keyed?: boolean;
   /** For functions: whether results are worth memoising (decided on first use, see eval.ts). */
   memoise?: boolean;
+  /**
+   * The value of these rules (for functions: their memo) in one evaluation context (the
+   * evaluator's per-query state; `with` starts another). Kept here rather than in a map per
+   * query: a lookup is a field read, and an entry for another context is simply stale.
+   */
+  cachedIn?: object;
+  cachedValue?: unknown;
   /** While compiling: the kind of the rules declared here, the function arity, a default seen. */
   declaredKind?: RuleKind;
   arity?: number;

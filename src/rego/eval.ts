@@ -18,16 +18,16 @@ export { lookup } from './steps.js';
 
 type VK = (v: Value) => boolean;
 
-/** Per-`with` evaluation context: input, data and function replacements, and the rule cache. */
+/**
+ * Per-`with` evaluation context: input, data and function replacements, and memos. Rule values
+ * are cached on the rule nodes for the context they were computed in (RuleNode.cachedIn).
+ */
 interface Ctx {
   input: Value | undefined;
   data: Value;
   /** Data paths replaced by `with` (joined by \u0000); rules at or below them are hidden. */
   shadow?: Set<string>;
   fns?: Map<string, { call?: CCall; value?: Value }>;
-  cache: Map<RuleNode, Value | typeof UNDEFINED>;
-  /** Memoised user function results, by function node, then one map level per argument. */
-  fnMemo?: Map<RuleNode, FnMemo>;
   /** Values of partial sets/objects computed for single keys. */
   keyCache?: Map<RuleNode, Map<unknown, Value | typeof UNDEFINED>>;
 }
@@ -55,7 +55,7 @@ export class Evaluator {
     readonly policy: CompiledPolicy,
     opts: EvaluatorOptions = {},
   ) {
-    this.ctx = { input: opts.input, data: opts.data ?? new RObject(), cache: new Map() };
+    this.ctx = { input: opts.input, data: opts.data ?? new RObject() };
     this.strict = opts.strictBuiltinErrors ?? false;
     this.deadline = opts.deadline;
     this.collectNotes = opts.collectNotes ?? false;
@@ -155,7 +155,7 @@ export class Evaluator {
 
   private evalWith(e: CExpr, f: Frame, k: VK, capture: boolean): boolean {
     const outer = this.ctx;
-    const inner: Ctx = { input: outer.input, data: outer.data, shadow: outer.shadow, fns: outer.fns, cache: new Map() };
+    const inner: Ctx = { input: outer.input, data: outer.data, shadow: outer.shadow, fns: outer.fns };
     try {
       this.applyWiths(e.withs, f, inner);
     } catch (x) {
@@ -626,10 +626,11 @@ export class Evaluator {
 
   /** The value of the rules at a node (cached per context); undefined when undefined. */
   ruleValue(node: RuleNode): Value | undefined {
-    const cached = this.ctx.cache.get(node);
-    if (cached !== undefined) return cached === UNDEFINED ? undefined : cached;
+    const ctx = this.ctx;
+    if (node.cachedIn === ctx) return node.cachedValue === UNDEFINED ? undefined : (node.cachedValue as Value);
     const v = this.computeRuleValue(node);
-    this.ctx.cache.set(node, v === undefined ? UNDEFINED : v);
+    node.cachedIn = ctx;
+    node.cachedValue = v === undefined ? UNDEFINED : v;
     return v;
   }
 
@@ -642,7 +643,7 @@ export class Evaluator {
   private keyedLookup(node: RuleNode): boolean {
     const kind = node.kind;
     if (kind !== 'multi' && kind !== 'object') return false;
-    if (this.ctx.cache.has(node)) return false;
+    if (node.cachedIn === this.ctx) return false;
     let ok = node.keyed;
     if (ok === undefined) {
       ok = node.rules.every((r) => {
@@ -924,11 +925,13 @@ export class Evaluator {
   functionValue(call: CCall, args: Value[]): Value | undefined {
     const node = call.func!;
     if (!(node.memoise ??= worthMemoising(node))) return this.computeFunction(call, args);
-    const memos = (this.ctx.fnMemo ??= new Map());
-    let level = memos.get(node);
-    if (level === undefined) {
+    // The memo lives on the node, for one evaluation context at a time (see RuleNode.cachedIn).
+    let level: FnMemo;
+    if (node.cachedIn === this.ctx) level = node.cachedValue as FnMemo;
+    else {
       level = new Map();
-      memos.set(node, level);
+      node.cachedIn = this.ctx;
+      node.cachedValue = level;
     }
     // One map level per argument; JS maps key scalars by value and composites by identity.
     const last = args.length - 1;
