@@ -191,7 +191,33 @@ function unifier(t: CTerm): Unifier {
     const c = t.v;
     return (ev, f, v, next, k) => (equal(c, v) ? next(ev, f, k) : false);
   }
+  const match = t.t === 'array' || t.t === 'object' ? patternMatcher(t) : null;
+  if (match !== null) {
+    // A pattern such as [org, name]: matched in place; the variables it bound are unbound again
+    // when the continuation returns (or the match fails half way).
+    const slots = patternSlots(t);
+    return (ev, f, v, next, k) => {
+      const unbound = slots.filter((s) => f[s] === undefined);
+      const r = match(f, v) && next(ev, f, k);
+      for (const s of unbound) f[s] = undefined;
+      return r;
+    };
+  }
   return (ev, f, v, next, k) => ev.unifyValue(t, v, f, () => next(ev, f, k));
+}
+
+/** The frame slots of the variables in a pattern. */
+function patternSlots(t: CTerm): number[] {
+  switch (t.t) {
+    case 'var':
+      return [t.slot];
+    case 'array':
+      return t.items.flatMap(patternSlots);
+    case 'object':
+      return t.items.flatMap(([, v]) => patternSlots(v));
+    default:
+      return [];
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
