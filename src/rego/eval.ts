@@ -35,7 +35,40 @@ interface Ctx {
 const UNDEFINED = Symbol('undefined');
 const NO_ARGS = Symbol('no arguments');
 const STOP = (): boolean => true;
+/** Memoised results: one map level per argument (JS maps key scalars by value, composites by identity). */
 type FnMemo = Map<unknown, unknown>;
+/** A function's only call so far in an evaluation context. */
+interface FirstCall {
+  args: Value[];
+  result: Value | typeof UNDEFINED;
+}
+
+function sameArgs(a: Value[], b: Value[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function memoLookup(memo: FnMemo, args: Value[]): unknown {
+  let level: FnMemo | undefined = memo;
+  const last = args.length - 1;
+  for (let i = 0; i < last && level; i++) level = level.get(args[i]) as FnMemo | undefined;
+  return level?.get(last >= 0 ? args[last] : NO_ARGS);
+}
+
+function memoStore(memo: FnMemo, args: Value[], result: Value | typeof UNDEFINED): void {
+  let level = memo;
+  const last = args.length - 1;
+  for (let i = 0; i < last; i++) {
+    let next = level.get(args[i]) as FnMemo | undefined;
+    if (next === undefined) {
+      next = new Map();
+      level.set(args[i], next);
+    }
+    level = next;
+  }
+  level.set(last >= 0 ? args[last] : NO_ARGS, result);
+}
 
 export type EvaluatorOptions = EvalOptions;
 
@@ -926,30 +959,30 @@ export class Evaluator {
     const node = call.func!;
     if (!(node.memoise ??= worthMemoising(node))) return this.computeFunction(call, args);
     // The memo lives on the node, for one evaluation context at a time (see RuleNode.cachedIn).
-    let level: FnMemo;
-    if (node.cachedIn === this.ctx) level = node.cachedValue as FnMemo;
-    else {
-      level = new Map();
+    // Most functions are called with one set of arguments per query: the first call is kept as
+    // is, and maps are built only when a second set comes along.
+    if (node.cachedIn !== this.ctx) {
+      const result = this.computeFunction(call, args);
       node.cachedIn = this.ctx;
+      node.cachedValue = { args, result: result === undefined ? UNDEFINED : result } satisfies FirstCall;
+      return result;
+    }
+    let level = node.cachedValue as FnMemo | FirstCall;
+    if (!(level instanceof Map)) {
+      const first = level;
+      if (sameArgs(first.args, args)) return first.result === UNDEFINED ? undefined : first.result;
+      level = new Map();
+      memoStore(level, first.args, first.result);
       node.cachedValue = level;
     }
-    // One map level per argument; JS maps key scalars by value and composites by identity.
-    const last = args.length - 1;
-    for (let i = 0; i < last; i++) {
-      let next = level.get(args[i]) as FnMemo | undefined;
-      if (next === undefined) {
-        next = new Map();
-        level.set(args[i], next);
-      }
-      level = next;
-    }
-    const key = last >= 0 ? args[last] : NO_ARGS;
-    const hit = level.get(key);
+    const hit = memoLookup(level, args);
     if (hit !== undefined) return hit === UNDEFINED ? undefined : (hit as Value);
     const result = this.computeFunction(call, args);
-    level.set(key, result === undefined ? UNDEFINED : result);
+    memoStore(level, args, result === undefined ? UNDEFINED : result);
     return result;
   }
+
+
 
   private computeFunction(call: CCall, args: Value[]): Value | undefined {
     const node = call.func!;

@@ -1198,7 +1198,16 @@ function substring(s: string, start: number, len: number): string {
 
 function split(s: string, d: string): string[] {
   if (d === '') return runes(s);
-  return s.split(d);
+  // The same as s.split(d), several times faster on the short strings policies split (image
+  // references, paths): String.prototype.split takes a generic path for every call.
+  const out: string[] = [];
+  let start = 0;
+  for (let i = s.indexOf(d); i >= 0; i = s.indexOf(d, start)) {
+    out.push(s.slice(start, i));
+    start = i + d.length;
+  }
+  out.push(s.slice(start));
+  return out;
 }
 
 function replaceAll(s: string, old: string, nw: string): string {
