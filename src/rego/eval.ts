@@ -552,6 +552,16 @@ export class Evaluator {
       if (key === undefined) {
         // Unbound: iterate over the collection's keys.
         const rest = i + 1;
+        if (p.t === 'var') {
+          // The common `xs[_]` / `xs[i]`: bind the slot in place for each member.
+          const slot = p.slot;
+          return this.members(v, (mk, mv) => {
+            f[slot] = mk;
+            const r = this.walkValue(mv, path, rest, f, k);
+            f[slot] = undefined;
+            return r;
+          });
+        }
         return this.members(v, (mk, mv) => this.unifyValue(p, mk, f, () => this.walkValue(mv, path, rest, f, k)));
       }
       const child = lookup(v, key);
