@@ -1,16 +1,29 @@
 // Benchmark: ImageReview webhook calls (POST /v0/data/io/k8s/image_policy/verify) over keep-alive
-// HTTP on loopback against the bundled policies and data, at 1, 8 and 64 concurrent connections.
-// Each server runs on its own worker thread; this thread is the load generator. In the same run a
-// bare node:http server that reads the body and answers a fixed ImageReview is measured the same
-// way, and the throughput ratio (ours / bare) is printed. Nothing here asserts: machines are
-// noisy, read the ratios.
+// HTTP on loopback at 1, 8 and 64 concurrent connections, alternating an allowed and a denied
+// review. Each server runs on its own worker thread; this thread is the load generator. Rows:
 //
-//   npm run bench:server                     (defaults: 20000 requests or 10 s per level)
-//   BENCH_REQUESTS=50000 BENCH_SECONDS=20 npm run bench:server
+//   bare node:http      reads the body and answers a fixed ImageReview: the yardstick
+//   constant policy     the enforcer with a policy that allows everything: the server's own cost
+//   sample policy       the seed description's policy (policies/default.rego, policies/scan.rego,
+//                       policies/mock/input.rego) with data/, decision log off and on
+//   bundled policies    everything in policies/ (with the image policy library) and data/,
+//                       decision log on: for information
+//
+// Each row shows its throughput ratio to the bare server at the same concurrency and the server
+// thread's busy time per request (its event loop utilisation over the run), which is steadier
+// than throughput when other work shares the machine. All servers start first; then every
+// (concurrency, trial) runs each server in turn, and each row keeps its fastest run. The
+// issue's target (ratio >= 0.7 and p99 < 5 ms at 64 connections) applies to the sample policy
+// rows. Decision log lines are built and serialised, then dropped, so their cost is measured
+// without a terminal or pipe. Nothing here asserts: machines are noisy, read the ratios.
+//
+//   npm run bench:server                     (defaults: 10000 requests or 5 s per run, best of 2)
+//   BENCH_REQUESTS=50000 BENCH_SECONDS=20 BENCH_TRIALS=3 npm run bench:server
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Agent, createServer as createHttpServer, request } from 'node:http';
 import { dirname, join } from 'node:path';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
@@ -41,12 +54,20 @@ const ALLOWED = review(['alpine:3.5', 'openpolicyagent/opa:0.4.10']);
 const DENIED = review(['wordpress:4-apache', 'openpolicyagent/opa:0.4.10']);
 const FIXED = '{"apiVersion":"imagepolicy.k8s.io/v1alpha1","kind":"ImageReview","status":{"allowed":true}}';
 
+/** The seed description's sample policy: exactly these files, with the data directory. */
+const SAMPLE_POLICY = ['policies/default.rego', 'policies/scan.rego', 'policies/mock/input.rego', 'data'];
+/** Everything the package ships: the sample policy plus the image policy library. */
+const BUNDLED_POLICIES = ['policies', 'data'];
+
 interface WorkerInit {
   kind: 'enforcer' | 'bare';
   decisionLog: boolean;
   /** Policy and data paths; absent: a constant policy (measures the server alone). */
   paths?: string[];
 }
+
+/** Worker -> main: the port once listening, then the busy time between 'mark' messages. */
+type WorkerMessage = { port: number } | { busyMs: number };
 
 // Answers every review with "allowed" without looking at it: what remains is the server's cost
 // (body, JSON, validation, routing, metrics) plus a trivial evaluation.
@@ -91,8 +112,6 @@ async function serve(init: WorkerInit): Promise<void> {
       maxBodyBytes: 8 * 1024 * 1024,
       evalTimeoutMs: 5000,
       decisionLog: 'off',
-      // The decision log line is built and serialised, then dropped: its cost is measured
-      // without the noise of a terminal or pipe.
       decisionLogSink: init.decisionLog ? devNull : undefined,
       logSink: devNull,
     });
@@ -102,10 +121,16 @@ async function serve(init: WorkerInit): Promise<void> {
       runtime.close();
     };
   }
-  parentPort!.postMessage({ port });
+  // The event loop's busy time between two marks: the server's work for the requests in between.
+  let mark: EventLoopUtilization | undefined;
   parentPort!.on('message', (m: string) => {
-    if (m === 'stop') void close().then(() => process.exit(0));
+    if (m === 'mark') {
+      const busyMs = mark ? performance.eventLoopUtilization(mark).active : 0;
+      mark = performance.eventLoopUtilization();
+      parentPort!.postMessage({ busyMs } satisfies WorkerMessage);
+    } else if (m === 'stop') void close().then(() => process.exit(0));
   });
+  parentPort!.postMessage({ port } satisfies WorkerMessage);
 }
 
 if (!isMainThread) void serve(workerData as WorkerInit);
@@ -121,6 +146,8 @@ interface Result {
   p99: number;
   errors: number;
   denied: number;
+  /** The server thread's busy time per request, in microseconds. */
+  busyUs: number;
 }
 
 function post(agent: Agent, port: number, body: string): Promise<{ status: number; text: string }> {
@@ -139,12 +166,14 @@ function post(agent: Agent, port: number, body: string): Promise<{ status: numbe
   });
 }
 
-async function load(port: number, concurrency: number, maxRequests: number, maxSeconds: number): Promise<Result> {
+async function load(server: Started, concurrency: number, maxRequests: number, maxSeconds: number, warmUp: number): Promise<Result> {
+  const { port } = server;
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  // Warm up: JIT, prepared-query cache, connections.
-  for (let i = 0; i < Math.min(2000, maxRequests / 5); i += concurrency) {
+  // Warm up: JIT and prepared-query cache (the first time), connections (every time).
+  for (let i = 0; i < Math.max(warmUp, 4 * concurrency); i += concurrency) {
     await Promise.all(Array.from({ length: concurrency }, (_, j) => post(agent, port, (i + j) % 2 ? DENIED : ALLOWED)));
   }
+  await server.busyMs();
   const latencies: number[] = [];
   let issued = 0;
   let errors = 0;
@@ -167,13 +196,22 @@ async function load(port: number, concurrency: number, maxRequests: number, maxS
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const busyMs = await server.busyMs();
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
-  return { requests: latencies.length, seconds, rps: latencies.length / seconds, p50: pct(50), p99: pct(99), errors, denied };
+  const n = latencies.length;
+  return { requests: n, seconds, rps: n / seconds, p50: pct(50), p99: pct(99), errors, denied, busyUs: (1000 * busyMs) / n };
 }
 
-async function startWorker(init: WorkerInit): Promise<{ port: number; stop: () => Promise<void> }> {
+interface Started {
+  port: number;
+  /** The server thread's busy time since the previous call, in milliseconds. */
+  busyMs(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+async function startWorker(init: WorkerInit): Promise<Started> {
   const w = new Worker(here, { workerData: init });
   const port = await new Promise<number>((resolve, reject) => {
     w.once('message', (m: { port: number }) => resolve(m.port));
@@ -181,6 +219,11 @@ async function startWorker(init: WorkerInit): Promise<{ port: number; stop: () =
   });
   return {
     port,
+    busyMs: () =>
+      new Promise<number>((resolve) => {
+        w.once('message', (m: { busyMs: number }) => resolve(m.busyMs));
+        w.postMessage('mark');
+      }),
     stop: async () => {
       const exited = new Promise<void>((r) => w.once('exit', () => r()));
       w.postMessage('stop');
@@ -190,33 +233,46 @@ async function startWorker(init: WorkerInit): Promise<{ port: number; stop: () =
 }
 
 async function main(): Promise<void> {
-  const maxRequests = Number(process.env.BENCH_REQUESTS ?? 20_000);
-  const maxSeconds = Number(process.env.BENCH_SECONDS ?? 10);
+  const maxRequests = Number(process.env.BENCH_REQUESTS ?? 10_000);
+  const maxSeconds = Number(process.env.BENCH_SECONDS ?? 5);
+  const trials = Math.max(1, Number(process.env.BENCH_TRIALS ?? 2));
   const levels = [1, 8, 64];
   const fmt = (n: number, d = 2): string => n.toFixed(d).padStart(9);
+  const resolve = (paths: string[]): string[] => paths.map((p) => join(root, p));
 
-  console.log(`ImageReview over keep-alive HTTP on loopback, ${maxRequests} requests or ${maxSeconds} s per level (alternating allowed and denied reviews)`);
+  console.log(
+    `ImageReview over keep-alive HTTP on loopback, ${maxRequests} requests or ${maxSeconds} s per run (alternating allowed and denied reviews), best of ${trials} runs`,
+  );
   console.log(`node ${process.version}; servers run on worker threads, the load generator on the main thread`);
+  console.log(`sample policy: ${SAMPLE_POLICY.join(' ')}`);
+  console.log(`bundled policies: ${BUNDLED_POLICIES.join(' ')}\n`);
 
-  // BENCH_POLICIES=dir1,dir2 benchmarks other policies (e.g. test/fixtures/seed-v0,data).
-  const paths = (process.env.BENCH_POLICIES ?? 'policies,data').split(',').map((p) => join(root, p.trim()));
-  console.log(`policies: ${paths.map((p) => p.slice(root.length + 1)).join(' ')}\n`);
   const servers: Array<{ name: string; init: WorkerInit }> = [
     { name: 'bare node:http (fixed answer)', init: { kind: 'bare', decisionLog: false } },
-    { name: 'enforcer, constant policy', init: { kind: 'enforcer', decisionLog: false } },
-    { name: 'enforcer, decision log off', init: { kind: 'enforcer', decisionLog: false, paths } },
-    { name: 'enforcer, decision log on', init: { kind: 'enforcer', decisionLog: true, paths } },
+    { name: 'constant policy', init: { kind: 'enforcer', decisionLog: false } },
+    { name: 'sample policy, log off', init: { kind: 'enforcer', decisionLog: false, paths: resolve(SAMPLE_POLICY) } },
+    { name: 'sample policy, log on', init: { kind: 'enforcer', decisionLog: true, paths: resolve(SAMPLE_POLICY) } },
+    { name: 'bundled policies, log on', init: { kind: 'enforcer', decisionLog: true, paths: resolve(BUNDLED_POLICIES) } },
   ];
-  const results = new Map<string, Map<number, Result>>();
-  for (const s of servers) {
-    const w = await startWorker(s.init);
-    const byLevel = new Map<number, Result>();
-    for (const c of levels) byLevel.set(c, await load(w.port, c, maxRequests, maxSeconds));
-    await w.stop();
-    results.set(s.name, byLevel);
+  // All servers run side by side (idle ones cost nothing) and the runs are interleaved, so a
+  // busy moment on the machine hits every row alike; of each row's runs the fastest is kept,
+  // since other work can only slow a run down.
+  const workers: Started[] = [];
+  for (const s of servers) workers.push(await startWorker(s.init));
+  const results = new Map<string, Map<number, Result>>(servers.map((s) => [s.name, new Map()]));
+  for (const c of levels) {
+    for (let t = 0; t < trials; t++) {
+      for (const [i, s] of servers.entries()) {
+        const first = c === levels[0] && t === 0;
+        const r = await load(workers[i], c, maxRequests, maxSeconds, first ? 2000 : 0);
+        const best = results.get(s.name)!.get(c);
+        if (!best || r.rps > best.rps) results.get(s.name)!.set(c, r);
+      }
+    }
   }
+  for (const w of workers) await w.stop();
 
-  console.log('server                          conns     req/s   p50 ms   p99 ms  errors  denied    ratio');
+  console.log('server                          conns     req/s   p50 ms   p99 ms  errors  denied  busy µs/req    ratio');
   const bare = results.get(servers[0].name)!;
   for (const s of servers) {
     for (const c of levels) {
@@ -224,14 +280,17 @@ async function main(): Promise<void> {
       const ratio = r.rps / bare.get(c)!.rps;
       const denied = `${Math.round((100 * r.denied) / r.requests)}%`;
       console.log(
-        `${s.name.padEnd(31)} ${String(c).padStart(5)} ${fmt(r.rps, 0)} ${fmt(r.p50, 3)} ${fmt(r.p99, 3)} ${String(r.errors).padStart(7)} ${denied.padStart(7)} ${fmt(ratio, 2)}`,
+        `${s.name.padEnd(31)} ${String(c).padStart(5)} ${fmt(r.rps, 0)} ${fmt(r.p50, 3)} ${fmt(r.p99, 3)} ${String(r.errors).padStart(7)} ${denied.padStart(7)} ${fmt(r.busyUs, 1).padStart(12)} ${fmt(ratio, 2)}`,
       );
     }
   }
-  const ours = results.get(servers[2].name)!.get(64)!;
-  console.log(
-    `\nat 64 connections: throughput ratio ${(ours.rps / bare.get(64)!.rps).toFixed(2)} (target >= 0.7), p99 ${ours.p99.toFixed(2)} ms (target < 5 ms)`,
-  );
+  console.log('\nthe target (throughput ratio >= 0.7 and p99 < 5 ms at 64 connections) applies to the sample policy:');
+  for (const s of servers.slice(2, 4)) {
+    const r = results.get(s.name)!.get(64)!;
+    const ratio = r.rps / bare.get(64)!.rps;
+    const verdict = ratio >= 0.7 && r.p99 < 5 ? 'met' : 'not met';
+    console.log(`  ${s.name.padEnd(24)} ratio ${ratio.toFixed(2)}, p99 ${r.p99.toFixed(2)} ms: ${verdict}`);
+  }
 }
 
 if (isMainThread) {
