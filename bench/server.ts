@@ -17,8 +17,8 @@
 // rows. Decision log lines are built and serialised, then dropped, so their cost is measured
 // without a terminal or pipe. Nothing here asserts: machines are noisy, read the ratios.
 //
-//   npm run bench:server                     (defaults: 10000 requests or 5 s per run, best of 2)
-//   BENCH_REQUESTS=50000 BENCH_SECONDS=20 BENCH_TRIALS=3 npm run bench:server
+//   npm run bench:server                     (defaults: 10000 requests or 5 s per run, best of 3)
+//   BENCH_REQUESTS=50000 BENCH_SECONDS=20 BENCH_TRIALS=5 npm run bench:server
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Agent, createServer as createHttpServer, request } from 'node:http';
@@ -54,8 +54,11 @@ const ALLOWED = review(['alpine:3.5', 'openpolicyagent/opa:0.4.10']);
 const DENIED = review(['wordpress:4-apache', 'openpolicyagent/opa:0.4.10']);
 const FIXED = '{"apiVersion":"imagepolicy.k8s.io/v1alpha1","kind":"ImageReview","status":{"allowed":true}}';
 
-/** The seed description's sample policy: exactly these files, with the data directory. */
-const SAMPLE_POLICY = ['policies/default.rego', 'policies/scan.rego', 'policies/mock/input.rego', 'data'];
+/**
+ * The seed description's sample policy: exactly these files, with the data directory.
+ * BENCH_SAMPLE=test/fixtures/seed-v0,data benchmarks the seed's original text instead.
+ */
+const SAMPLE_POLICY = process.env.BENCH_SAMPLE?.split(',').map((p) => p.trim()) ?? ['policies/default.rego', 'policies/scan.rego', 'policies/mock/input.rego', 'data'];
 /** Everything the package ships: the sample policy plus the image policy library. */
 const BUNDLED_POLICIES = ['policies', 'data'];
 
@@ -235,7 +238,7 @@ async function startWorker(init: WorkerInit): Promise<Started> {
 async function main(): Promise<void> {
   const maxRequests = Number(process.env.BENCH_REQUESTS ?? 10_000);
   const maxSeconds = Number(process.env.BENCH_SECONDS ?? 5);
-  const trials = Math.max(1, Number(process.env.BENCH_TRIALS ?? 2));
+  const trials = Math.max(1, Number(process.env.BENCH_TRIALS ?? 3));
   const levels = [1, 8, 64];
   const fmt = (n: number, d = 2): string => n.toFixed(d).padStart(9);
   const resolve = (paths: string[]): string[] => paths.map((p) => join(root, p));
