@@ -83,6 +83,8 @@ export class Evaluator {
   private readonly collectNotes: boolean;
   /** The first builtin error swallowed in non-strict mode (reported by tools that want it). */
   builtinErrors: RegoError[] = [];
+  /** Rule nodes holding values cached by this evaluation (see remember/release). */
+  private readonly cachedNodes: RuleNode[] = [];
 
   constructor(
     readonly policy: CompiledPolicy,
@@ -97,6 +99,26 @@ export class Evaluator {
 
   // -------------------------------------------------------------------------------------------
   // Bodies and expressions
+
+  /** Caches a node's value (or function memo) for the current context; see release(). */
+  private remember(node: RuleNode, value: unknown): void {
+    this.cachedNodes.push(node);
+    node.cachedIn = this.ctx;
+    node.cachedValue = value;
+  }
+
+  /**
+   * Drops what this evaluation cached on rule nodes. Called when a query is done: values held
+   * from long-lived nodes would otherwise survive into the old generation, and every collection
+   * there costs in proportion to the (possibly large) data.
+   */
+  release(): void {
+    for (const node of this.cachedNodes) {
+      node.cachedIn = undefined;
+      node.cachedValue = undefined;
+    }
+    this.cachedNodes.length = 0;
+  }
 
   /** Runs a body (compiled to closures on first use, see steps.ts) from its first expression. */
   evalBody(body: CExpr[], f: Frame, k: K): boolean {
@@ -672,8 +694,7 @@ export class Evaluator {
     const ctx = this.ctx;
     if (node.cachedIn === ctx) return node.cachedValue === UNDEFINED ? undefined : (node.cachedValue as Value);
     const v = this.computeRuleValue(node);
-    node.cachedIn = ctx;
-    node.cachedValue = v === undefined ? UNDEFINED : v;
+    this.remember(node, v === undefined ? UNDEFINED : v);
     return v;
   }
 
@@ -973,8 +994,7 @@ export class Evaluator {
     // is, and maps are built only when a second set comes along.
     if (node.cachedIn !== this.ctx) {
       const result = this.computeFunction(call, args);
-      node.cachedIn = this.ctx;
-      node.cachedValue = { args, result: result === undefined ? UNDEFINED : result } satisfies FirstCall;
+      this.remember(node, { args, result: result === undefined ? UNDEFINED : result } satisfies FirstCall);
       return result;
     }
     let level = node.cachedValue as FnMemo | FirstCall;

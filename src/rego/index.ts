@@ -101,7 +101,11 @@ export class PreparedQuery {
         this.captureValues,
       );
     };
-    run(0);
+    try {
+      run(0);
+    } finally {
+      ev.release();
+    }
     return { results, notes: ev.notes };
   }
 
@@ -113,7 +117,11 @@ export class PreparedQuery {
       return guardDepth(() => {
         let out: Value | undefined;
         const ev = new Evaluator(this.policy, opts);
-        ev.evalExpr(this.compiled.body[0], new Array(this.compiled.nslots), (v) => ((out = v), true), true);
+        try {
+          ev.evalExpr(this.compiled.body[0], new Array(this.compiled.nslots), (v) => ((out = v), true), true);
+        } finally {
+          ev.release();
+        }
         return out;
       });
     }
