@@ -299,6 +299,6 @@ async function main(): Promise<void> {
 if (isMainThread) {
   main().catch((e: unknown) => {
     console.error(e);
-    process.exitCode = 1;
+    process.exit(1); // the servers already started would keep the process alive
   });
 }
