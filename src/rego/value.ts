@@ -452,7 +452,12 @@ export function toJSON(v: Value): unknown {
 }
 
 /** Go's encoding/json escapes <, > and & in strings; OPA output does too. */
+// Characters that JSON.stringify escapes, plus the ones Go's encoder escapes for HTML safety.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f<>&\u2028\u2029\ud800-\udfff]/;
+
 function quoteString(s: string): string {
+  // Most strings (names, digests, messages) need no escaping: skip JSON.stringify and the replace.
+  if (!NEEDS_ESCAPE.test(s)) return '"' + s + '"';
   return JSON.stringify(s).replace(/[<>&\u2028\u2029]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }
 
