@@ -62,7 +62,8 @@ function convertChecked(x: unknown): Value {
 export function parseJSONValue(text: string): Value {
   // A byte order mark is not JSON; Go's decoder rejects it too, but editors add it: skip it.
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  checkNesting(text);
+  // Too deep needs more opening brackets than a short text has: skip the scan for those.
+  if (text.length > MAX_JSON_DEPTH) checkNesting(text);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
