@@ -107,7 +107,8 @@ export class RObject {
 }
 
 export class RSet {
-  private readonly prim = new Map<Primitive, Value>();
+  // Scalar members by identity (SameValueZero, as for RObject keys); composites by canonical key.
+  private readonly prim = new Set<Primitive>();
   private comp?: Map<string, Value>;
   private sorted?: Value[];
 
@@ -135,7 +136,7 @@ export class RSet {
     } else {
       // One hash operation: a set of an existing member leaves the size unchanged.
       const before = this.prim.size;
-      this.prim.set(v, v);
+      this.prim.add(v);
       if (this.prim.size === before) return false;
     }
     this.sorted = undefined;
