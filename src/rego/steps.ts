@@ -346,23 +346,15 @@ function compileSingleRef(r: CRef): SingleFn {
 
 /**
  * Steps from a value along ref keys from position `from`: undefined as soon as a value is
- * missing, MULTI when a key has no single value. Constant and variable keys are read in place.
+ * missing, MULTI when a key has no single value.
  */
 function pathWalker(path: CTerm[]): (ev: Evaluator, f: Frame, v: Value | undefined, from: number, to?: number) => Value | undefined | typeof MULTI {
   const n = path.length;
-  const slots = path.map((t) => (t.t === 'var' ? t.slot : -1));
-  const consts = path.map((t) => constantValue(t));
-  const fns = path.map((t, i) => (slots[i] >= 0 || consts[i] !== undefined ? undefined : singleFn(t)));
+  const read = termReader(path);
   return (ev, f, v, from, to = n) => {
     for (let i = from; i < to; i++) {
       if (v === undefined) return undefined;
-      const slot = slots[i];
-      let key: Value | undefined | typeof MULTI;
-      if (slot >= 0) key = f[slot] ?? MULTI;
-      else {
-        key = consts[i];
-        if (key === undefined) key = fns[i]!(ev, f);
-      }
+      const key = read(i, ev, f);
       if (key === MULTI || key === undefined) return key;
       v = lookup(v, key);
     }
@@ -471,27 +463,32 @@ const COMPARISONS: Record<string, (a: Value, b: Value) => boolean> = {
 };
 
 /**
- * The argument values of a call, or undefined / MULTI when an argument has no single value.
- * Variables and constants are read in place rather than through their compiled closures:
- * they are most arguments, and every call saved counts on this path.
+ * Reads the single value of terms[i]: variables and constants (most ref keys and call
+ * arguments) in place, other terms through their compiled closures.
  */
-function argsFn(terms: CTerm[]): (ev: Evaluator, f: Frame) => Value[] | undefined | typeof MULTI {
-  const n = terms.length;
+function termReader(terms: CTerm[]): (i: number, ev: Evaluator, f: Frame) => Value | undefined | typeof MULTI {
   const slots = terms.map((t) => (t.t === 'var' ? t.slot : -1));
   const consts = terms.map((t) => constantValue(t));
   const fns = terms.map((t, i) => (slots[i] >= 0 || consts[i] !== undefined ? undefined : singleFn(t)));
+  return (i, ev, f) => {
+    const slot = slots[i];
+    if (slot >= 0) return f[slot] ?? MULTI;
+    const c = consts[i];
+    // Not `??`: null is a constant like any other.
+    return c !== undefined ? c : fns[i]!(ev, f);
+  };
+}
+
+/** The argument values of a call, or undefined / MULTI when an argument has no single value. */
+function argsFn(terms: CTerm[]): (ev: Evaluator, f: Frame) => Value[] | undefined | typeof MULTI {
+  const n = terms.length;
+  const read = termReader(terms);
   return (ev, f) => {
     // Replaced functions (`with`) go through the generic path.
     if (ev.ctx.fns) return MULTI;
     const out: Value[] = new Array(n);
     for (let i = 0; i < n; i++) {
-      const slot = slots[i];
-      let x: Value | undefined | typeof MULTI;
-      if (slot >= 0) x = f[slot] ?? MULTI;
-      else {
-        x = consts[i];
-        if (x === undefined) x = fns[i]!(ev, f);
-      }
+      const x = read(i, ev, f);
       if (x === MULTI || x === undefined) return x;
       out[i] = x;
     }
