@@ -354,7 +354,7 @@ function pathWalker(path: CTerm[]): (ev: Evaluator, f: Frame, v: Value | undefin
   return (ev, f, v, from, to = n) => {
     for (let i = from; i < to; i++) {
       if (v === undefined) return undefined;
-      const key = read(i, ev, f);
+      const key = readTerm(read, i, ev, f);
       if (key === MULTI || key === undefined) return key;
       v = lookup(v, key);
     }
@@ -463,20 +463,29 @@ const COMPARISONS: Record<string, (a: Value, b: Value) => boolean> = {
 };
 
 /**
- * Reads the single value of terms[i]: variables and constants (most ref keys and call
- * arguments) in place, other terms through their compiled closures.
+ * How to read the single values of a list of terms (ref keys, call arguments): variables and
+ * constants — most of them — in place, other terms through their compiled closures.
  */
-function termReader(terms: CTerm[]): (i: number, ev: Evaluator, f: Frame) => Value | undefined | typeof MULTI {
+interface TermReader {
+  slots: number[];
+  consts: Array<Value | undefined>;
+  fns: Array<SingleFn | undefined>;
+}
+
+function termReader(terms: CTerm[]): TermReader {
   const slots = terms.map((t) => (t.t === 'var' ? t.slot : -1));
   const consts = terms.map((t) => constantValue(t));
   const fns = terms.map((t, i) => (slots[i] >= 0 || consts[i] !== undefined ? undefined : singleFn(t)));
-  return (i, ev, f) => {
-    const slot = slots[i];
-    if (slot >= 0) return f[slot] ?? MULTI;
-    const c = consts[i];
-    // Not `??`: null is a constant like any other.
-    return c !== undefined ? c : fns[i]!(ev, f);
-  };
+  return { slots, consts, fns };
+}
+
+// One top-level function (not a closure per term list), so that V8 can inline it at its callers.
+function readTerm(r: TermReader, i: number, ev: Evaluator, f: Frame): Value | undefined | typeof MULTI {
+  const slot = r.slots[i];
+  if (slot >= 0) return f[slot] ?? MULTI;
+  const c = r.consts[i];
+  // Not `??`: null is a constant like any other.
+  return c !== undefined ? c : r.fns[i]!(ev, f);
 }
 
 /** The argument values of a call, or undefined / MULTI when an argument has no single value. */
@@ -488,7 +497,7 @@ function argsFn(terms: CTerm[]): (ev: Evaluator, f: Frame) => Value[] | undefine
     if (ev.ctx.fns) return MULTI;
     const out: Value[] = new Array(n);
     for (let i = 0; i < n; i++) {
-      const x = read(i, ev, f);
+      const x = readTerm(read, i, ev, f);
       if (x === MULTI || x === undefined) return x;
       out[i] = x;
     }
