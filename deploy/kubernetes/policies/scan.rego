@@ -31,9 +31,8 @@ deny contains msg if {
 
 # Names of the vulnerabilities (e.g. CVE ids) found in any layer of an image.
 vulnerabilities(image) := {vuln.Name |
-	ref := parse_image(image)
-	manifest := manifests[ref.org][ref.name][ref.tag]
-	some layer in manifest.layers
+	[org, name, tag] := docker_hub_image(image)
+	some layer in manifests[org][name][tag].layers
 
 	# Clair omits Features and Vulnerabilities when they are empty: such a layer or feature
 	# simply contributes nothing.
@@ -41,13 +40,13 @@ vulnerabilities(image) := {vuln.Name |
 	some vuln in feature.Vulnerabilities
 }
 
-# Splits an image reference the way Docker normalises it:
-#   "wordpress:4-apache"               -> {"org": "library", "name": "wordpress", "tag": "4-apache"}
-#   "openpolicyagent/opa:0.4.9"        -> {"org": "openpolicyagent", "name": "opa", "tag": "0.4.9"}
-#   "docker.io/library/nginx"          -> {"org": "library", "name": "nginx", "tag": "latest"}
+# The Docker Hub org, name and tag of an image reference, the way Docker normalises it:
+#   "wordpress:4-apache"               -> ["library", "wordpress", "4-apache"]
+#   "openpolicyagent/opa:0.4.9"        -> ["openpolicyagent", "opa", "0.4.9"]
+#   "docker.io/library/nginx"          -> ["library", "nginx", "latest"]
 # A digest ("@sha256:...") is dropped; only docker.io org/name repositories have layer data, so
 # other registries and deeper paths are undefined.
-parse_image(image) := {"org": org, "name": name, "tag": tag} if {
+docker_hub_image(image) := [org, name, tag] if {
 	[org, name_and_tag] := docker_hub_repository(split(split(image, "@")[0], "/"))
 	[name, tag] := name_and_tag_of(split(name_and_tag, ":"))
 }
