@@ -2,9 +2,9 @@
 // GET /v1/layers/{name}?features&vulnerabilities. The layer's Name is its digest, as the
 // original sync did, so data.clair.layers[<digest>] lines up with the manifest's layers.
 
-import { requestWithRetry, NetworkError, redactUrl, DEFAULT_RETRY, header, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
+import { requestWithRetry, DEFAULT_RETRY, header, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
 import { SyncError } from "./log.js";
-import type { ClairLayer, ScanResult, ScanTarget, Scanner } from "./scanner.js";
+import { reachClair, type ClairLayer, type ScanResult, type ScanTarget, type Scanner } from "./scanner.js";
 
 export interface ClairV2Options {
   /** Base URL including /v1, e.g. http://localhost:6060/v1 (the original default). */
@@ -28,9 +28,9 @@ export class ClairV2Scanner implements Scanner {
     this.retry = opts.retry ?? DEFAULT_RETRY;
   }
 
-  private async call(method: string, url: string, body: unknown, timeoutMs: number | undefined, signal?: AbortSignal): Promise<HttpResponse> {
-    try {
-      return await requestWithRetry(
+  private call(method: string, url: string, body: unknown, timeoutMs: number | undefined, signal?: AbortSignal): Promise<HttpResponse> {
+    return reachClair(this.base, () =>
+      requestWithRetry(
         this.opts.transport,
         {
           method,
@@ -42,15 +42,8 @@ export class ClairV2Scanner implements Scanner {
         },
         this.retry,
         signal,
-      );
-    } catch (e) {
-      if (e instanceof NetworkError) {
-        const se = new SyncError("scanner", `Clair ${redactUrl(this.base)} unreachable: ${e.message}`, "check --clair-url and that Clair is running; unscanned layers are retried on the next cycle");
-        se.faultKey = "scanner-host";
-        throw se;
-      }
-      throw e;
-    }
+      ),
+    );
   }
 
   /** Index one layer. 201 is success; 422 means Clair cannot handle this layer (do not retry). */

@@ -14,9 +14,9 @@
 //  - NamespaceName is "<did>:<version_id>" of the package's distribution (e.g. "debian:12").
 
 import { SignJWT } from "jose";
-import { requestWithRetry, NetworkError, redactUrl, DEFAULT_RETRY, sleep, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
+import { requestWithRetry, DEFAULT_RETRY, sleep, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
 import { SyncError } from "./log.js";
-import type { ClairFeature, ClairLayer, ClairVulnerability, LayerDoc, ScanResult, ScanTarget, Scanner } from "./scanner.js";
+import { reachClair, type ClairFeature, type ClairLayer, type ClairVulnerability, type LayerDoc, type ScanResult, type ScanTarget, type Scanner } from "./scanner.js";
 
 export interface ClairV4Options {
   /** Base URL of Clair (combo mode) or of an ingress that routes /indexer and /matcher. */
@@ -68,21 +68,14 @@ export class ClairV4Scanner implements Scanner {
   private async call(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<HttpResponse> {
     const headers: Record<string, string> = { accept: "application/json", ...(await this.authHeader()) };
     if (body !== undefined) headers["content-type"] = "application/vnd.clair.manifest.v1+json";
-    try {
-      return await requestWithRetry(
+    return reachClair(this.base, () =>
+      requestWithRetry(
         this.opts.transport,
         { method, url: this.base + path, headers, body: body === undefined ? undefined : JSON.stringify(body), timeoutMs: this.opts.timeoutMs, maxBodyBytes: 128 << 20 },
         this.retry,
         signal,
-      );
-    } catch (e) {
-      if (e instanceof NetworkError) {
-        const se = new SyncError("scanner", `Clair ${redactUrl(this.base)} unreachable: ${e.message}`, "check --clair-url and that Clair is running; unscanned layers are retried on the next cycle");
-        se.faultKey = "scanner-host";
-        throw se;
-      }
-      throw e;
-    }
+      ),
+    );
   }
 
   private json(res: HttpResponse, what: string): Record<string, unknown> {

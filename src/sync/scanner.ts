@@ -1,5 +1,24 @@
 // The scanner interface: something that indexes an image's layers and reports vulnerabilities
 // per layer in the Clair v2 shape the scan policy reads (data.clair.layers[<digest>]).
+import { NetworkError, redactUrl } from "./http.js";
+import { SyncError } from "./log.js";
+
+/**
+ * Runs a request to Clair at `base`; a network failure becomes the scanner fault the sync loop
+ * reports once per host (both Clair clients use it).
+ */
+export async function reachClair<T>(base: string, request: () => Promise<T>): Promise<T> {
+  try {
+    return await request();
+  } catch (e) {
+    if (e instanceof NetworkError) {
+      const se = new SyncError("scanner", `Clair ${redactUrl(base)} unreachable: ${e.message}`, "check --clair-url and that Clair is running; unscanned layers are retried on the next cycle");
+      se.faultKey = "scanner-host";
+      throw se;
+    }
+    throw e;
+  }
+}
 
 export interface ClairVulnerability {
   Name: string;
