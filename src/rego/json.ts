@@ -242,6 +242,16 @@ export function parseJSONExact(text: string): Value {
     return parseScalar();
   };
 
+  // At an object member: reads `"key":` into the frame, then opens the value.
+  const member = (top: { key?: string }): Value | undefined => {
+    if (text[i] !== '"') fail(i >= n ? 'unexpected end of JSON input' : `${describe(i)} looking for beginning of object key string`);
+    top.key = parseString();
+    skipWS();
+    if (text[i] !== ':') fail(i >= n ? 'unexpected end of JSON input' : `${describe(i)} after object key`);
+    i++;
+    return open();
+  };
+
   let v = open();
   for (;;) {
     const top = stack[stack.length - 1];
@@ -280,24 +290,14 @@ export function parseJSONExact(text: string): Value {
       if (text[i] === ',') {
         i++;
         skipWS();
-        if (text[i] !== '"') fail(i >= n ? 'unexpected end of JSON input' : `${describe(i)} looking for beginning of object key string`);
-        top.key = parseString();
-        skipWS();
-        if (text[i] !== ':') fail(i >= n ? 'unexpected end of JSON input' : `${describe(i)} after object key`);
-        i++;
-        v = open();
+        v = member(top);
         continue;
       }
       if (text[i] !== '}') fail(i >= n ? 'unexpected end of JSON input' : `${describe(i)} after object key:value pair`);
     } else {
       skipWS();
       if (text[i] !== '}') {
-        if (text[i] !== '"') fail(i >= n ? 'unexpected end of JSON input' : `${describe(i)} looking for beginning of object key string`);
-        top.key = parseString();
-        skipWS();
-        if (text[i] !== ':') fail(i >= n ? 'unexpected end of JSON input' : `${describe(i)} after object key`);
-        i++;
-        v = open();
+        v = member(top);
         continue;
       }
     }
