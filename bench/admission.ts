@@ -10,24 +10,14 @@
 // Nothing asserts; machines are noisy, read the ratios.
 //
 //   npm run bench:admission     (tsc -p . && node dist/bench/admission.js [--seconds N])
-import { existsSync } from 'node:fs';
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { admit } from '../src/kube/admission.js';
 import { fromJSON, parseJSON, stringifyJSON } from '../src/rego/value.js';
 import { Runtime } from '../src/runtime/runtime.js';
+import { projectRoot } from '../test/helpers/paths.js';
 
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'policies'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('project root not found');
-    dir = up;
-  }
-  return dir;
-}
 
 const TAGS = 10_000;
 const LAYERS = 400;

@@ -19,26 +19,17 @@
 //
 //   npm run bench:server                     (defaults: 10000 requests or 5 s per run, best of 3)
 //   BENCH_REQUESTS=50000 BENCH_SECONDS=20 BENCH_TRIALS=5 npm run bench:server
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Agent, createServer as createHttpServer, request } from 'node:http';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { projectRoot } from '../test/helpers/paths.js';
 
 const here = fileURLToPath(import.meta.url);
-/** The project root: the nearest ancestor with package.json and policies/ (dist/ or a build dir). */
-function findRoot(): string {
-  let dir = dirname(here);
-  while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'policies'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('project root not found');
-    dir = up;
-  }
-  return dir;
-}
-const root = findRoot();
+const root = projectRoot();
 const PATH = '/v0/data/io/k8s/image_policy/verify';
 
 function review(images: string[]): string {
