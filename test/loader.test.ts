@@ -453,41 +453,48 @@ describe('glob', () => {
 });
 
 describe('watchPaths', () => {
-  /** Resolves with the next change list, or rejects after a generous timeout. */
-  function nextChange(events: string[][], waiters: Array<(c: string[]) => void>): Promise<string[]> {
-    if (events.length) return Promise.resolve(events.shift()!);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('no change event within 5s')), 5000);
-      waiters.push((c) => {
-        clearTimeout(t);
-        resolve(c);
-      });
-    });
-  }
-
-  test('notices changed, added and removed files, in new subdirectories too', async () => {
-    const dir = await tree({ 'a.json': '{"a": 1}' });
+  /** watchPaths, with next(): the next change list, or a rejection after a generous timeout. */
+  function watchChanges(paths: string[], opts: Parameters<typeof watchPaths>[2]): { next(): Promise<string[]>; close(): void } {
     const events: string[][] = [];
     const waiters: Array<(c: string[]) => void> = [];
-    const w = watchPaths([dir], (c) => {
+    const w = watchPaths(paths, (c) => {
       const waiter = waiters.shift();
       if (waiter) waiter(c);
       else events.push(c);
-    }, { debounceMs: 50 });
+    }, opts);
+    return {
+      next: () => {
+        if (events.length) return Promise.resolve(events.shift()!);
+        return new Promise((resolve, reject) => {
+          const t = setTimeout(() => reject(new Error('no change event within 5s')), 5000);
+          waiters.push((c) => {
+            clearTimeout(t);
+            resolve(c);
+          });
+        });
+      },
+      close: () => w.close(),
+    };
+  }
+
+
+  test('notices changed, added and removed files, in new subdirectories too', async () => {
+    const dir = await tree({ 'a.json': '{"a": 1}' });
+    const w = watchChanges([dir], { debounceMs: 50 });
     try {
       await fsp.writeFile(path.join(dir, 'a.json'), '{"a": 2}');
-      assert.ok((await nextChange(events, waiters)).includes(path.join(dir, 'a.json')), 'changed');
+      assert.ok((await w.next()).includes(path.join(dir, 'a.json')), 'changed');
 
       await fsp.writeFile(path.join(dir, 'b.yaml'), 'b: 1\n');
-      assert.ok((await nextChange(events, waiters)).includes(path.join(dir, 'b.yaml')), 'added');
+      assert.ok((await w.next()).includes(path.join(dir, 'b.yaml')), 'added');
 
       await fsp.rm(path.join(dir, 'a.json'));
-      assert.ok((await nextChange(events, waiters)).includes(path.join(dir, 'a.json')), 'removed');
+      assert.ok((await w.next()).includes(path.join(dir, 'a.json')), 'removed');
 
       await fsp.mkdir(path.join(dir, 'sub'));
-      await nextChange(events, waiters); // the new directory itself
+      await w.next(); // the new directory itself
       await fsp.writeFile(path.join(dir, 'sub', 'c.rego'), 'package c');
-      assert.ok((await nextChange(events, waiters)).includes(path.join(dir, 'sub', 'c.rego')), 'file in new subdirectory');
+      assert.ok((await w.next()).includes(path.join(dir, 'sub', 'c.rego')), 'file in new subdirectory');
     } finally {
       w.close();
     }
@@ -495,19 +502,13 @@ describe('watchPaths', () => {
 
   test('a file argument is watched through its directory; other files there are ignored', async () => {
     const dir = await tree({ 'p.rego': 'package p', 'other.json': '{}' });
-    const events: string[][] = [];
-    const waiters: Array<(c: string[]) => void> = [];
-    const w = watchPaths([`x:${path.join(dir, 'p.rego')}`], (c) => {
-      const waiter = waiters.shift();
-      if (waiter) waiter(c);
-      else events.push(c);
-    }, { debounceMs: 50 });
+    const w = watchChanges([`x:${path.join(dir, 'p.rego')}`], { debounceMs: 50 });
     try {
       await fsp.writeFile(path.join(dir, 'other.json'), '{"x": 1}');
       // Atomic save, as editors do: write a temp file and rename it over the original.
       await fsp.writeFile(path.join(dir, 'p.rego.tmp'), 'package p2');
       await fsp.rename(path.join(dir, 'p.rego.tmp'), path.join(dir, 'p.rego'));
-      const c = await nextChange(events, waiters);
+      const c = await w.next();
       assert.deepEqual(c, [path.join(dir, 'p.rego')]);
     } finally {
       w.close();
@@ -517,20 +518,14 @@ describe('watchPaths', () => {
   test('a root directory that is removed and re-created is watched again', async () => {
     const parent = await tree({ 'root/a.json': '{}' });
     const dir = path.join(parent, 'root');
-    const events: string[][] = [];
-    const waiters: Array<(c: string[]) => void> = [];
-    const w = watchPaths([dir], (c) => {
-      const waiter = waiters.shift();
-      if (waiter) waiter(c);
-      else events.push(c);
-    }, { debounceMs: 50 });
+    const w = watchChanges([dir], { debounceMs: 50 });
     try {
       await fsp.rm(dir, { recursive: true });
-      assert.ok((await nextChange(events, waiters)).some((p) => p.startsWith(dir)), 'removal noticed');
+      assert.ok((await w.next()).some((p) => p.startsWith(dir)), 'removal noticed');
       await fsp.mkdir(dir);
-      assert.ok((await nextChange(events, waiters)).includes(dir), 're-creation noticed');
+      assert.ok((await w.next()).includes(dir), 're-creation noticed');
       await fsp.writeFile(path.join(dir, 'b.json'), '{}');
-      assert.ok((await nextChange(events, waiters)).includes(path.join(dir, 'b.json')), 'new file in re-created root');
+      assert.ok((await w.next()).includes(path.join(dir, 'b.json')), 'new file in re-created root');
     } finally {
       w.close();
     }
@@ -538,18 +533,12 @@ describe('watchPaths', () => {
 
   test('irrelevant files do not trigger a reload', async () => {
     const dir = await tree({ 'a.json': '{}' });
-    const events: string[][] = [];
-    const waiters: Array<(c: string[]) => void> = [];
-    const w = watchPaths([dir], (c) => {
-      const waiter = waiters.shift();
-      if (waiter) waiter(c);
-      else events.push(c);
-    }, { debounceMs: 50, ignore: ['*.bak'] });
+    const w = watchChanges([dir], { debounceMs: 50, ignore: ['*.bak'] });
     try {
       await fsp.writeFile(path.join(dir, 'notes.txt'), 'x');
       await fsp.writeFile(path.join(dir, 'a.json.bak'), 'x');
       await fsp.writeFile(path.join(dir, 'z.json'), '{}'); // a marker that must be the first event
-      const c = await nextChange(events, waiters);
+      const c = await w.next();
       assert.deepEqual(c, [path.join(dir, 'z.json')]);
     } finally {
       w.close();
