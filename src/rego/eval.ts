@@ -394,25 +394,25 @@ export class Evaluator {
       );
       return out;
     }
-    const term = singleFn(t.term);
     if (t.kind === 'array') {
       const out: Value[] = [];
-      this.evalBody(t.body, f, () => {
-        const v = term(this, f);
-        if (v === MULTI) return this.evalTerm(t.term, f, (x) => (out.push(x), false));
-        if (v !== undefined) out.push(v);
-        return false;
-      });
+      this.forEachValue(t.body, t.term, f, (v) => out.push(v));
       return out;
     }
     const out = new RSet();
-    this.evalBody(t.body, f, () => {
-      const v = term(this, f);
-      if (v === MULTI) return this.evalTerm(t.term, f, (x) => (out.add(x), false));
-      if (v !== undefined) out.add(v);
+    this.forEachValue(t.body, t.term, f, (v) => out.add(v));
+    return out;
+  }
+
+  /** Calls `fn` with each value of `term` in each solution of `body` (comprehensions, partial sets). */
+  private forEachValue(body: CExpr[], term: CTerm, f: Frame, fn: (v: Value) => void): void {
+    const single = singleFn(term);
+    this.evalBody(body, f, () => {
+      const v = single(this, f);
+      if (v === MULTI) return this.evalTerm(term, f, (x) => (fn(x), false));
+      if (v !== undefined) fn(v);
       return false;
     });
-    return out;
   }
 
   private evalItems(items: CTerm[], i: number, f: Frame, acc: Value[], k: (vals: Value[]) => boolean): boolean {
@@ -818,7 +818,7 @@ export class Evaluator {
         const out = new RSet();
         for (const rule of rules) {
           const f: Frame = new Array(rule.nslots);
-          this.evalBody(rule.body, f, () => this.evalTerm(rule.key!, f, (v) => (out.add(v), false)));
+          this.forEachValue(rule.body, rule.key!, f, (v) => out.add(v));
         }
         return out;
       }
