@@ -10,7 +10,7 @@
 // the same solutions in the same order.
 import type { CCall, CExpr, CRef, CTerm, CompiledPolicy, RuleNode } from './compiled.js';
 import type { Evaluator } from './eval.js';
-import { RObject, RSet, compare, equal, type Value } from './value.js';
+import { RObject, RSet, equal, type Value } from './value.js';
 
 export type Frame = Array<Value | undefined>;
 export type K = () => boolean;
@@ -439,12 +439,13 @@ function compileSingleCall(c: CCall): SingleFn {
       return Array.isArray(xs) ? ev.functionValue(c, xs) : xs;
     };
   }
-  // Comparisons take any operands and cannot fail: no operand check, no error handling.
-  const compareFn = c.builtin !== undefined ? COMPARISONS[c.builtin.name] : undefined;
-  if (compareFn !== undefined) {
+  // Builtins that take any operands and cannot fail (comparisons): no operand check, no error
+  // handling, straight to the implementation.
+  const b = c.builtin;
+  if (b?.infallible) {
     return (ev, f) => {
       const xs = args(ev, f);
-      return Array.isArray(xs) ? compareFn(xs[0], xs[1]) : xs;
+      return Array.isArray(xs) ? b.impl(xs, ev.builtinCtx) : xs;
     };
   }
   return (ev, f) => {
@@ -452,15 +453,6 @@ function compileSingleCall(c: CCall): SingleFn {
     return Array.isArray(xs) ? ev.callBuiltin(c, xs) : xs;
   };
 }
-
-const COMPARISONS: Record<string, (a: Value, b: Value) => boolean> = {
-  equal: (a, b) => equal(a, b),
-  neq: (a, b) => !equal(a, b),
-  lt: (a, b) => compare(a, b) < 0,
-  lte: (a, b) => compare(a, b) <= 0,
-  gt: (a, b) => compare(a, b) > 0,
-  gte: (a, b) => compare(a, b) >= 0,
-};
 
 /**
  * How to read the single values of a list of terms (ref keys, call arguments): variables and

@@ -10,6 +10,7 @@ function comparison(name: string, infix: string, test: (a: Value, b: Value) => b
     args: ['any', 'any'],
     result: 'boolean',
     category: 'comparison',
+    infallible: true,
     impl: (args) => test(args[0], args[1]),
   };
 }

@@ -64,6 +64,11 @@ export interface BuiltinDef {
    * is one solution for the output operand.
    */
   relation?: boolean;
+  /**
+   * Takes any operands and never throws (the comparisons): the evaluator may call `impl`
+   * without operand checks or error handling.
+   */
+  infallible?: boolean;
   /** @internal Bit masks of the outer operand types, derived from `args` on first use (see checkOperands). */
   operandMasks?: number[];
 }
