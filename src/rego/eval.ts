@@ -12,7 +12,7 @@ import { RuleNode } from './compiled.js';
 import { forEachTerm } from './walk.js';
 import { BuiltinError, HaltError, RegoError } from './errors.js';
 import { RObject, RSet, canonicalKey, equal, toRegoString, type Value } from './value.js';
-import { MULTI, argMatcher, bodyStep, lookup, member2, member3, singleFn, type Frame, type K } from './steps.js';
+import { MULTI, argMatcher, bodyStep, lookup, member2, member3, singleFn, unboundIsMulti, type Frame, type K } from './steps.js';
 
 export { lookup } from './steps.js';
 
@@ -373,9 +373,9 @@ export class Evaluator {
   /** A ref key with one value (MULTI when it may have several or is an unbound pattern). */
   private singleKey(p: CTerm, f: Frame): Value | typeof MULTI {
     if (p.t === 'const') return p.v;
-    if (p.t === 'var') return f[p.slot] ?? MULTI;
+    if (p.t === 'var') return unboundIsMulti(f[p.slot]);
     // An undefined key makes the whole ref undefined: MULTI lets the generic path say so.
-    return this.single(p, f) ?? MULTI;
+    return unboundIsMulti(this.single(p, f));
   }
 
   /** The value of a comprehension: always exactly one (possibly empty) collection. @internal */

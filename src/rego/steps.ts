@@ -23,6 +23,11 @@ type Unifier = (ev: Evaluator, f: Frame, v: Value, next: Step, k: K) => boolean;
 
 export const MULTI = Symbol('multi');
 
+/** An unbound variable (or undefined key) as MULTI: the general path decides. Not `??`: null is a value. */
+export function unboundIsMulti<T>(v: T | undefined): T | typeof MULTI {
+  return v === undefined ? MULTI : v;
+}
+
 // The end of a body: reached once per solution, so the deadline is checked there too.
 const END: Step = (ev, _f, k) => {
   ev.tick();
@@ -250,7 +255,7 @@ function compileSingle(t: CTerm): SingleFn {
     }
     case 'var': {
       const slot = t.slot;
-      return (_ev, f) => f[slot] ?? MULTI;
+      return (_ev, f) => unboundIsMulti(f[slot]);
     }
     case 'ref':
       return compileSingleRef(t);
@@ -474,7 +479,7 @@ function termReader(terms: CTerm[]): TermReader {
 // One top-level function (not a closure per term list), so that V8 can inline it at its callers.
 function readTerm(r: TermReader, i: number, ev: Evaluator, f: Frame): Value | undefined | typeof MULTI {
   const slot = r.slots[i];
-  if (slot >= 0) return f[slot] ?? MULTI;
+  if (slot >= 0) return unboundIsMulti(f[slot]);
   const c = r.consts[i];
   // Not `??`: null is a constant like any other.
   return c !== undefined ? c : r.fns[i]!(ev, f);
