@@ -16,6 +16,13 @@ interface Series {
   count: number;
 }
 
+/** The series key of a label combination: its values in label-name order. */
+function labelKey<L extends string>(names: readonly L[], labels: Record<L, string>): string {
+  let key = '';
+  for (const n of names) key += labels[n] + '\u0000';
+  return key;
+}
+
 /** A sample as prom-client's registry reads it from a histogram. */
 interface Sample {
   labels: Record<string, string | number>;
@@ -49,8 +56,7 @@ export class RequestHistogram<L extends string> {
 
   observe(labels: Record<L, string>, value: number): void {
     if (!Number.isFinite(value)) return; // durations always are; never let a metric fail a request
-    let key = '';
-    for (const n of this.labelNames) key += labels[n] + '\u0000';
+    const key = labelKey(this.labelNames, labels);
     let s = this.series.get(key);
     if (!s) {
       s = { labels: { ...labels }, buckets: new Array<number>(this.bounds.length).fill(0), sum: 0, count: 0 };
@@ -115,8 +121,7 @@ export class RequestCounter<L extends string> {
   }
 
   inc(labels: Record<L, string>): void {
-    let key = '';
-    for (const n of this.labelNames) key += labels[n] + '\u0000';
+    const key = labelKey(this.labelNames, labels);
     const p = this.pending.get(key);
     if (p) p.n++;
     else this.pending.set(key, { labels: { ...labels }, n: 1 });
