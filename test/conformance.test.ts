@@ -1,6 +1,10 @@
 // Runs the Rego conformance cases under test/conformance/**.yaml (OPA's YAML test-case format:
 // note, query, modules, data, input, want_result, want_error_code, want_error, strict_error,
 // sort_bindings, skip). Set CONFORMANCE_FILTER=<substring> to run only matching files or notes.
+//
+// Every case runs twice: with bodies as generated JavaScript (the engine's default) and with
+// the closure tier alone, which the generated code hands unusual expressions to. Both must give
+// the case's answer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
@@ -10,6 +14,7 @@ import { compilePolicies, prepareQuery } from '../src/rego/index.js';
 import { RegoError, RegoErrors } from '../src/rego/errors.js';
 import { fromJSON, stringifyJSON, toJSON, type Value } from '../src/rego/value.js';
 import { parseTerm } from '../src/rego/parser.js';
+import { setBodyCompilation } from '../src/rego/steps.js';
 import { projectRoot } from './helpers/paths.js';
 
 interface Case {
@@ -103,9 +108,19 @@ for (const file of yamlFiles(casesDir)) {
   }
   const cases = (doc?.cases ?? []).filter((c) => !filter || rel.includes(filter) || c.note.includes(filter));
   if (cases.length === 0) continue;
-  test(rel, async (t) => {
-    for (const c of cases) {
-      await t.test(c.note, { skip: c.skip ? String(c.skip) : false }, () => runCase(c));
-    }
-  });
+  for (const mode of ['generated', 'closures'] as const) {
+    test(mode === 'generated' ? rel : `${rel} (closures)`, async (t) => {
+      for (const c of cases) {
+        await t.test(c.note, { skip: c.skip ? String(c.skip) : false }, () => {
+          // Bodies compile on first evaluation, within the case.
+          setBodyCompilation(mode);
+          try {
+            runCase(c);
+          } finally {
+            setBodyCompilation('generated');
+          }
+        });
+      }
+    });
+  }
 }

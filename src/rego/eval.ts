@@ -12,7 +12,7 @@ import { RuleNode } from './compiled.js';
 import { forEachTerm } from './walk.js';
 import { BuiltinError, HaltError, RegoError } from './errors.js';
 import { RObject, RSet, canonicalKey, equal, toRegoString, type Value } from './value.js';
-import { MULTI, argMatcher, bodyStep, lookup, member2, member3, singleFn, unboundIsMulti, type Frame, type K } from './steps.js';
+import { MULTI, argMatcher, bodyStep, eachFn, termFn, lookup, member2, member3, singleFn, unboundIsMulti, type Frame, type K } from './steps.js';
 
 export { lookup } from './steps.js';
 
@@ -406,13 +406,7 @@ export class Evaluator {
 
   /** Calls `fn` with each value of `term` in each solution of `body` (comprehensions, partial sets). */
   private forEachValue(body: CExpr[], term: CTerm, f: Frame, fn: (v: Value) => void): void {
-    const single = singleFn(term);
-    this.evalBody(body, f, () => {
-      const v = single(this, f);
-      if (v === MULTI) return this.evalTerm(term, f, (x) => (fn(x), false));
-      if (v !== undefined) fn(v);
-      return false;
-    });
+    eachFn(body, term)(this, f, fn);
   }
 
   private evalItems(items: CTerm[], i: number, f: Frame, acc: Value[], k: (vals: Value[]) => boolean): boolean {
@@ -875,7 +869,7 @@ export class Evaluator {
         }
         continue;
       }
-      const value = (cur.valueFn ??= singleFn(cur.value));
+      const value = (cur.valueFn ??= termFn(cur.value));
       const solution = (): boolean => {
         const v = value(this, f);
         if (v === undefined) return false;

@@ -10,6 +10,7 @@
 // the same solutions in the same order.
 import type { CCall, CExpr, CRef, CTerm, CompiledPolicy, RuleNode } from './compiled.js';
 import type { Evaluator } from './eval.js';
+import { generateBody, generateEach, generateTerm, type ClosureTier, type Each } from './codegen.js';
 import { RObject, RSet, equal, type Value } from './value.js';
 
 export type Frame = Array<Value | undefined>;
@@ -40,16 +41,91 @@ const TRUE: K = () => true;
 
 const bodySteps = new WeakMap<CExpr[], Step>();
 
+/**
+ * How bodies are compiled: 'generated' (the default) runs each body as a generated function
+ * (codegen.ts) that hands unusual expressions to the closures; 'closures' runs the closure
+ * chain alone. Both give the same answers; the switch lets tests hold them to that. It applies
+ * to bodies compiled after it is set.
+ */
+let bodyCompilation: 'generated' | 'closures' = 'generated';
+
+export function setBodyCompilation(mode: 'generated' | 'closures'): void {
+  bodyCompilation = mode;
+}
+
 /** The compiled form of a body (compiled on first use, then cached). */
 export function bodyStep(body: CExpr[]): Step {
   let s = bodySteps.get(body);
   if (s === undefined) {
-    s = END;
-    for (let i = body.length - 1; i >= 0; i--) s = exprStep(body[i], s);
+    s = bodyCompilation === 'closures' ? closureTier.chain(body, 0) : generateBody(body, closureTier);
     bodySteps.set(body, s);
   }
   return s;
 }
+
+const termFns = new WeakMap<CTerm, SingleFn>();
+
+/** The compiled single-value function of a term outside bodies (a rule's value), cached. */
+export function termFn(t: CTerm): SingleFn {
+  let fn = termFns.get(t);
+  if (fn === undefined) {
+    fn = bodyCompilation === 'closures' ? singleFn(t) : generateTerm(t, closureTier);
+    termFns.set(t, fn);
+  }
+  return fn;
+}
+
+const eachFns = new WeakMap<CExpr[], Each>();
+
+/** The compiled collection of a term's values over a body's solutions, cached by body. */
+export function eachFn(body: CExpr[], term: CTerm): Each {
+  let fn = eachFns.get(body);
+  if (fn === undefined) {
+    fn = bodyCompilation === 'closures' ? closureEach(body, term) : generateEach(body, term, closureTier);
+    eachFns.set(body, fn);
+  }
+  return fn;
+}
+
+function closureEach(body: CExpr[], term: CTerm): Each {
+  const step = bodyStep(body);
+  const single = singleFn(term);
+  return (ev, f, fn) => {
+    step(ev, f, () => {
+      const v = single(ev, f);
+      if (v === MULTI) return ev.evalTerm(term, f, (x) => (fn(x), false));
+      if (v !== undefined) fn(v);
+      return false;
+    });
+  };
+}
+
+/** The closure steps from each expression of a body to its end (the last one is END). */
+function closureChain(body: CExpr[]): Step[] {
+  const chain: Step[] = new Array(body.length + 1);
+  chain[body.length] = END;
+  for (let i = body.length - 1; i >= 0; i--) chain[i] = exprStep(body[i], chain[i + 1]);
+  return chain;
+}
+
+const closureChains = new WeakMap<CExpr[], Step[]>();
+
+/** The closures the generated code hands over to. */
+const closureTier: ClosureTier = {
+  chain(body, i) {
+    let chain = closureChains.get(body);
+    if (chain === undefined) closureChains.set(body, (chain = closureChain(body)));
+    return chain[i];
+  },
+  probe: (e) => positiveStep(e, END),
+  single: singleFn,
+  unifier,
+  dataPrefix,
+  multi: MULTI,
+  lookup,
+  member2,
+  member3,
+};
 
 function exprStep(e: CExpr, next: Step): Step {
   if (e.withs.length) return (ev, f, k) => ev.evalExpr(e, f, () => next(ev, f, k));
@@ -375,32 +451,49 @@ function pathWalker(path: CTerm[]): (ev: Evaluator, f: Frame, v: Value | undefin
  */
 function compileSingleDataRef(r: CRef): SingleFn {
   const walk = pathWalker(r.path);
+  const base = dataPrefix(r);
   let policy: CompiledPolicy | undefined;
-  // Where the ref leads in the rule tree, worked out on first use for each policy.
   let plan: DataRefPlan = { kind: 'general' };
-  // The value at the constant prefix of a base-data ref, for the data document it was read from:
-  // documents are immutable, so it stays right for as long as the same document is evaluated
-  // (typically many queries: until the data is next written).
-  const prefixLen = r.staticLen;
-  let prefixOf: Value | undefined;
-  let prefix: Value | undefined;
   return (ev, f) => {
+    const prefix = base(ev);
+    if (prefix !== MULTI) return walk(ev, f, prefix, r.staticLen);
     if (ev.ctx.shadow) return ev.singleRef(r, f);
     if (policy !== ev.policy) {
       policy = ev.policy;
       plan = dataRefPlan(r, policy.root);
     }
-    if (plan.kind === 'base') {
-      const data = ev.ctx.data;
-      if (data !== prefixOf) {
-        prefix = walk(ev, f, data, 0, prefixLen) as Value | undefined;
-        prefixOf = data;
-      }
-      return walk(ev, f, prefix, prefixLen);
-    }
     if (plan.kind === 'rule') return walk(ev, f, ev.ruleValue(plan.node), plan.start);
     if (plan.kind === 'extent') return ev.extent(plan.node, walk(ev, f, ev.ctx.data, 0) as Value | undefined);
     return ev.singleRef(r, f);
+  };
+}
+
+/**
+ * For a data ref whose constant prefix leads to plain base data: the value at that prefix, or
+ * MULTI for any other ref (and any ref while `with` replaces data). The value is kept for the
+ * data document it was read from: documents are immutable, so it stays right for as long as the
+ * same document is evaluated (typically many queries: until the data is next written).
+ */
+function dataPrefix(r: CRef): (ev: Evaluator) => Value | undefined | typeof MULTI {
+  const walk = pathWalker(r.path.slice(0, r.staticLen));
+  const noFrame: Frame = [];
+  let policy: CompiledPolicy | undefined;
+  let isBase = false;
+  let prefixOf: Value | undefined;
+  let prefix: Value | undefined;
+  return (ev) => {
+    if (ev.ctx.shadow) return MULTI;
+    if (policy !== ev.policy) {
+      policy = ev.policy;
+      isBase = dataRefPlan(r, policy.root).kind === 'base';
+    }
+    if (!isBase) return MULTI;
+    const data = ev.ctx.data;
+    if (data !== prefixOf) {
+      prefix = walk(ev, noFrame, data, 0) as Value | undefined;
+      prefixOf = data;
+    }
+    return prefix;
   };
 }
 
