@@ -20,7 +20,8 @@
 //
 // The source contains no text from the policy: only slot numbers, indexes and names of
 // generated locals. Constants, closures and fallback steps are passed in an environment array.
-import type { CCall, CExpr, CRef, CTerm } from './compiled.js';
+import type { CCall, CExpr, CRef, CRule, CTerm, RuleNode } from './compiled.js';
+import { RegoError } from './errors.js';
 import type { Evaluator } from './eval.js';
 import type { Frame, SingleFn, Step } from './steps.js';
 import { RObject, RSet, equal, type Value } from './value.js';
@@ -74,6 +75,48 @@ export function generateEach(body: CExpr[], term: CTerm, tier: ClosureTier): Eac
   const src = new Source(tier);
   const code = new BodyGen(src, [], '', 0).collect(body, term, 'fn');
   return src.compile('function each(ev, f, fn) {', code, '}') as Each;
+}
+
+/** The value of a complete rule or of a function for some arguments (undefined: undefined). */
+export type RulesFn = (ev: Evaluator, args: Value[] | undefined, call: CCall | undefined) => Value | undefined;
+
+/**
+ * Generates the evaluation of all the rules at a node: complete rules (without a rule index)
+ * and functions (with parameters that are patterns of variables and constants), with their
+ * bodies inline. As Evaluator.computeRuleValue / computeFunction: each rule and, when it has
+ * no solution, its `else` chain; a rule with a constant value stops at its first solution, and
+ * is skipped when it cannot change the result; two different values are a conflict; the
+ * default applies when nothing else does. Null for other nodes (the evaluator's code runs).
+ */
+export function generateRules(node: RuleNode, tier: ClosureTier): RulesFn | null {
+  const kind = node.kind;
+  if ((kind !== 'complete' && kind !== 'func') || node.index !== undefined) return null;
+  const chains = node.rules.map((first) => {
+    const chain: CRule[] = [];
+    for (let r: CRule | undefined = first; r; r = r.else) chain.push(r);
+    return chain;
+  });
+  if (kind === 'func' && chains.some((c) => c.some((r) => !r.args!.every(inlinePattern)))) return null;
+  const src = new Source(tier);
+  const gen = new BodyGen(src, [], '', 0);
+  const conflict = (message: string, loc: unknown) => {
+    throw new RegoError('eval_conflict_error', message, loc as CRule['loc']);
+  };
+  const message = kind === 'func' ? 'functions must not produce multiple outputs for same inputs' : 'complete rules must not produce multiple outputs';
+  const code = chains.map((chain, j) => {
+    const first = chain[0];
+    const where = kind === 'func' ? 'call && call.loc' : src.ref(first.loc);
+    // result := v, or a conflict when another value was found.
+    const put = (v: string) => `if (result === undefined) result = ${v};\nelse if (!equal(result, ${v})) ${src.ref(conflict)}(${src.ref(message)}, ${where});`;
+    const label = `chain${j}`;
+    const elements = chain.map((r) => gen.ruleSolutions(r, put, label));
+    const body = `${label}: {\n${elements.join('\n')}\n}`;
+    // A constant value equal to the result so far cannot change it (unless an else might).
+    return first.constValue !== undefined && chain.length === 1 ? `if (result === undefined || !equal(result, ${src.ref(first.constValue)})) {\n${body}\n}` : body;
+  });
+  const fallback = node.defaultRule?.constValue;
+  const tail = fallback === undefined ? '' : `if (result === undefined) result = ${src.ref(fallback)};`;
+  return src.compile('function rules(ev, args, call) {\nlet result;', `${code.join('\n')}\n${tail}`, 'return result;\n}') as RulesFn;
 }
 
 /** What one generated function collects: its environment and its local names. */
@@ -235,8 +278,20 @@ class BodyGen {
       case 'compr':
         if (this.depth < MAX_COMPREHENSION_DEPTH) return this.comprehension(t, out);
         break;
+      case 'array':
+        return this.array(t.items, out);
     }
     return `const ${out} = ${this.src.ref(this.tier.single(t))}(ev, f);`;
+  }
+
+  /** An array of terms with one value each. */
+  private array(items: CTerm[], out: string): string {
+    const label = this.src.local('L');
+    const xs = items.map(() => this.src.local('x'));
+    const lines = [`let ${out};`, `${label}: {`];
+    items.forEach((t, i) => lines.push(this.term(t, xs[i]), `if (${xs[i]} === M || ${xs[i]} === undefined) { ${out} = ${xs[i]}; break ${label}; }`));
+    lines.push(`${out} = [${xs.join(', ')}];`, '}');
+    return lines.join('\n');
   }
 
   /**
@@ -298,6 +353,42 @@ class BodyGen {
   }
 
   /**
+   * One rule of a chain, in a fresh frame: its parameters matched (functions), its body
+   * generated in place, `put` called with its value for each solution. A rule with a constant
+   * value stops at its first solution; any solution ends the chain (break `label`).
+   */
+  ruleSolutions(r: CRule, put: (v: string) => string, label: string): string {
+    const once = r.constValue !== undefined;
+    const v = this.src.local('rv');
+    const found = this.src.local('found');
+    const match = r.args === undefined ? 'true' : r.args.map((p, i) => matchCode(this.src, p, `args[${i}]`)).join(' && ');
+    // The end of the body, as a continuation the closures can call too.
+    const solution = once
+      ? 'return true;'
+      : [
+          this.term(r.value, v),
+          `if (${v} === undefined) return false;`,
+          `if (${v} === M) return ev.evalTerm(${this.src.ref(r.value)}, f, (x) => {\n${found} = true;\n${put('x')}\nreturn false;\n});`,
+          `${found} = true;`,
+          put(v),
+          'return false;',
+        ].join('\n');
+    return [
+      '{',
+      `const f = new Array(${r.nslots});`,
+      `let ${found} = false;`,
+      `if (${match}) {`,
+      `const k = () => {\n${solution}\n};`,
+      'let stop = false;',
+      new BodyGen(this.src, r.body, 'ev.tick();\nif (k()) stop = true;', 0).from(0),
+      once ? `if (stop) {\n${found} = true;\n${put(this.src.ref(r.constValue))}\n}` : '',
+      '}',
+      `if (${found}) break ${label};`,
+      '}',
+    ].join('\n');
+  }
+
+  /**
    * An array or set comprehension, its body generated in place: each solution adds the term's
    * value to a new array or set.
    */
@@ -332,6 +423,25 @@ class BodyGen {
       new BodyGen(this.src, body, 'ev.tick();\nk();', this.depth + 1).from(0),
       '}',
     ].join('\n');
+  }
+}
+
+/**
+ * A boolean expression matching a parameter pattern (inlinePattern) with the value of the
+ * expression `x` in a fresh frame `f`, binding its variables; a variable seen before compares.
+ */
+function matchCode(src: Source, p: CTerm, x: string): string {
+  switch (p.t) {
+    case 'var':
+      return `(f[${p.slot}] === undefined ? ((f[${p.slot}] = ${x}), true) : equal(f[${p.slot}], ${x}))`;
+    case 'const': {
+      const c = p.v;
+      return typeof c === 'object' || typeof c === 'bigint' ? `equal(${src.ref(c)}, ${x})` : `${x} === ${src.ref(c)}`;
+    }
+    case 'array':
+      return `(Array.isArray(${x}) && ${x}.length === ${p.items.length}${p.items.map((q, i) => ` && ${matchCode(src, q, `${x}[${i}]`)}`).join('')})`;
+    default:
+      throw new Error(`not an inline pattern: ${p.t}`);
   }
 }
 

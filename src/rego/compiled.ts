@@ -2,6 +2,7 @@
 // to frame slots, bodies reordered for safety, constants folded.
 import type { Location, Module } from './ast.js';
 import type { BuiltinDef } from './builtins/registry.js';
+import type { RulesFn } from './codegen.js';
 import type { ArgMatcher, SingleFn, Step } from './steps.js';
 import type { Value } from './value.js';
 
@@ -112,6 +113,8 @@ export class RuleNode {
   keyed?: boolean;
   /** For functions: whether results are worth memoising (decided on first use, see eval.ts). */
   memoise?: boolean;
+  /** Complete rules and functions as generated code (codegen.ts); null: the evaluator's code. */
+  rulesFn?: RulesFn | null;
   /**
    * The value of these rules (for functions: their memo) in one evaluation context (the
    * evaluator's per-query state; `with` starts another). Kept here rather than in a map per

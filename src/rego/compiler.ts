@@ -11,7 +11,7 @@ import type { CCall, CExpr, CRule, CTerm, CWith, CompiledPolicy, CRef, RuleKind 
 import { RuleNode } from './compiled.js';
 import { forEachTerm } from './walk.js';
 import { RegoError, RegoErrors } from './errors.js';
-import { RObject, RSet, parseNumber, typeName, type Value } from './value.js';
+import { RObject, RSet, internString, parseNumber, typeName, type Value } from './value.js';
 
 export interface CompileOptions {
   /** Builtins that may not be called (e.g. http.send when network access is off). */
@@ -539,7 +539,7 @@ class Compiler {
         return { t: 'const', v: n };
       }
       case 'string':
-        return { t: 'const', v: t.value };
+        return { t: 'const', v: internString(t.value) };
       case 'var': {
         const slot = scope.lookup(t.name);
         if (slot !== undefined) return { t: 'var', slot, name: t.name };

@@ -12,7 +12,7 @@ import { RuleNode } from './compiled.js';
 import { forEachTerm } from './walk.js';
 import { BuiltinError, HaltError, RegoError } from './errors.js';
 import { RObject, RSet, canonicalKey, equal, toRegoString, type Value } from './value.js';
-import { MULTI, argMatcher, bodyStep, eachFn, termFn, lookup, member2, member3, singleFn, unboundIsMulti, type Frame, type K } from './steps.js';
+import { MULTI, argMatcher, bodyStep, eachFn, rulesFn, termFn, lookup, member2, member3, singleFn, unboundIsMulti, type Frame, type K } from './steps.js';
 
 export { lookup } from './steps.js';
 
@@ -790,6 +790,10 @@ export class Evaluator {
 
   private computeRuleValue(node: RuleNode): Value | undefined {
     const kind = node.kind;
+    if (kind === 'complete') {
+      const generated = node.rulesFn === undefined ? (node.rulesFn = rulesFn(node)) : node.rulesFn;
+      if (generated !== null) return generated(this, undefined, undefined);
+    }
     const rules = this.candidateRules(node);
     if (kind === 'complete') {
       let result: Value | undefined;
@@ -1010,6 +1014,8 @@ export class Evaluator {
 
   private computeFunction(call: CCall, args: Value[]): Value | undefined {
     const node = call.func!;
+    const generated = node.rulesFn === undefined ? (node.rulesFn = rulesFn(node)) : node.rulesFn;
+    if (generated !== null) return generated(this, args, call);
     let result: Value | undefined;
     const onValue = (v: Value): boolean => {
       if (result === undefined) result = v;

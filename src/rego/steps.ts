@@ -10,7 +10,7 @@
 // the same solutions in the same order.
 import type { CCall, CExpr, CRef, CTerm, CompiledPolicy, RuleNode } from './compiled.js';
 import type { Evaluator } from './eval.js';
-import { generateBody, generateEach, generateTerm, type ClosureTier, type Each } from './codegen.js';
+import { generateBody, generateEach, generateRules, generateTerm, type ClosureTier, type Each, type RulesFn } from './codegen.js';
 import { RObject, RSet, equal, type Value } from './value.js';
 
 export type Frame = Array<Value | undefined>;
@@ -73,6 +73,11 @@ export function termFn(t: CTerm): SingleFn {
     termFns.set(t, fn);
   }
   return fn;
+}
+
+/** The generated evaluation of the rules at a node, or null where the evaluator's code runs. */
+export function rulesFn(node: RuleNode): RulesFn | null {
+  return bodyCompilation === 'closures' ? null : generateRules(node, closureTier);
 }
 
 const eachFns = new WeakMap<CExpr[], Each>();
