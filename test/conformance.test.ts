@@ -2,9 +2,10 @@
 // note, query, modules, data, input, want_result, want_error_code, want_error, strict_error,
 // sort_bindings, skip). Set CONFORMANCE_FILTER=<substring> to run only matching files or notes.
 //
-// Every case runs twice: with bodies as generated JavaScript (the engine's default) and with
-// the closure tier alone, which the generated code hands unusual expressions to. Both must give
-// the case's answer.
+// Every case runs twice: with everything generated as JavaScript from the first run, and with
+// the closure tier alone, which the generated code hands unusual expressions to (the engine
+// starts on closures and generates what runs often, see src/rego/tiers.ts). Both must give the
+// case's answer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { compilePolicies, prepareQuery } from '../src/rego/index.js';
 import { RegoError, RegoErrors } from '../src/rego/errors.js';
 import { fromJSON, stringifyJSON, toJSON, type Value } from '../src/rego/value.js';
 import { parseTerm } from '../src/rego/parser.js';
-import { setBodyCompilation } from '../src/rego/steps.js';
+import { setCompilation } from '../src/rego/tiers.js';
 import { projectRoot } from './helpers/paths.js';
 
 interface Case {
@@ -113,11 +114,11 @@ for (const file of yamlFiles(casesDir)) {
       for (const c of cases) {
         await t.test(c.note, { skip: c.skip ? String(c.skip) : false }, () => {
           // Bodies compile on first evaluation, within the case.
-          setBodyCompilation(mode);
+          setCompilation(mode);
           try {
             runCase(c);
           } finally {
-            setBodyCompilation('generated');
+            setCompilation('tiered');
           }
         });
       }

@@ -4,6 +4,7 @@ import type { Location, Module } from './ast.js';
 import type { BuiltinDef } from './builtins/registry.js';
 import type { RulesFn } from './codegen.js';
 import type { ArgMatcher, SingleFn, Step } from './steps.js';
+import type { Tier } from './tiers.js';
 import type { Value } from './value.js';
 
 export type CTerm =
@@ -93,9 +94,9 @@ export interface CRule {
   constValue?: Value;
   /** For the rule index: (input path, constant) pairs every solution must satisfy. */
   indexKeys?: Array<{ path: string[]; value: Value }>;
-  /** The body and value compiled to closures (steps.ts), set on first evaluation. */
-  bodyStep?: Step;
-  valueFn?: SingleFn;
+  /** The body and value as they run now (tiers.ts), set on first evaluation. */
+  bodyTier?: Tier<Step>;
+  valueTier?: Tier<SingleFn>;
   /** Function parameters matched in place; null when they need general unification. */
   argsMatch?: ArgMatcher | null;
 }
@@ -113,8 +114,8 @@ export class RuleNode {
   keyed?: boolean;
   /** For functions: whether results are worth memoising (decided on first use, see eval.ts). */
   memoise?: boolean;
-  /** Complete rules and functions as generated code (codegen.ts); null: the evaluator's code. */
-  rulesFn?: RulesFn | null;
+  /** Complete rules and functions as generated code once hot (tiers.ts); null: the evaluator's code. */
+  rulesTier?: Tier<RulesFn | null>;
   /**
    * The value of these rules (for functions: their memo) in one evaluation context (the
    * evaluator's per-query state; `with` starts another). Kept here rather than in a map per

@@ -12,7 +12,8 @@ import { RuleNode } from './compiled.js';
 import { forEachTerm } from './walk.js';
 import { BuiltinError, HaltError, RegoError } from './errors.js';
 import { RObject, RSet, canonicalKey, equal, toRegoString, type Value } from './value.js';
-import { MULTI, argMatcher, bodyStep, eachFn, rulesFn, termFn, lookup, member2, member3, singleFn, unboundIsMulti, type Frame, type K } from './steps.js';
+import { MULTI, argMatcher, lookup, member2, member3, singleFn, unboundIsMulti, type Frame, type K } from './steps.js';
+import { bodyTier, eachTier, rulesTier, termTier } from './tiers.js';
 
 export { lookup } from './steps.js';
 
@@ -122,7 +123,7 @@ export class Evaluator {
 
   /** Runs a body (compiled to closures on first use, see steps.ts) from its first expression. */
   evalBody(body: CExpr[], f: Frame, k: K): boolean {
-    return bodyStep(body)(this, f, k);
+    return bodyTier(body).current()(this, f, k);
   }
 
   /**
@@ -406,7 +407,7 @@ export class Evaluator {
 
   /** Calls `fn` with each value of `term` in each solution of `body` (comprehensions, partial sets). */
   private forEachValue(body: CExpr[], term: CTerm, f: Frame, fn: (v: Value) => void): void {
-    eachFn(body, term)(this, f, fn);
+    eachTier(body, term).current()(this, f, fn);
   }
 
   private evalItems(items: CTerm[], i: number, f: Frame, acc: Value[], k: (vals: Value[]) => boolean): boolean {
@@ -791,7 +792,7 @@ export class Evaluator {
   private computeRuleValue(node: RuleNode): Value | undefined {
     const kind = node.kind;
     if (kind === 'complete') {
-      const generated = node.rulesFn === undefined ? (node.rulesFn = rulesFn(node)) : node.rulesFn;
+      const generated = (node.rulesTier ??= rulesTier(node)).current();
       if (generated !== null) return generated(this, undefined, undefined);
     }
     const rules = this.candidateRules(node);
@@ -859,7 +860,7 @@ export class Evaluator {
       const f: Frame = new Array(r.nslots);
       let found = false;
       const cur = r;
-      const step = (cur.bodyStep ??= bodyStep(cur.body));
+      const step = (cur.bodyTier ??= bodyTier(cur.body)).current();
       // A constant value cannot change between solutions (ref-head keys can).
       const once = cur.constValue !== undefined && cur.kind !== 'object';
       // Parameters that are patterns of variables and constants are matched in place.
@@ -873,7 +874,7 @@ export class Evaluator {
         }
         continue;
       }
-      const value = (cur.valueFn ??= termFn(cur.value));
+      const value = (cur.valueTier ??= termTier(cur.value)).current();
       const solution = (): boolean => {
         const v = value(this, f);
         if (v === undefined) return false;
@@ -1014,7 +1015,7 @@ export class Evaluator {
 
   private computeFunction(call: CCall, args: Value[]): Value | undefined {
     const node = call.func!;
-    const generated = node.rulesFn === undefined ? (node.rulesFn = rulesFn(node)) : node.rulesFn;
+    const generated = (node.rulesTier ??= rulesTier(node)).current();
     if (generated !== null) return generated(this, args, call);
     let result: Value | undefined;
     const onValue = (v: Value): boolean => {

@@ -10,7 +10,7 @@
 // the same solutions in the same order.
 import type { CCall, CExpr, CRef, CTerm, CompiledPolicy, RuleNode } from './compiled.js';
 import type { Evaluator } from './eval.js';
-import { generateBody, generateEach, generateRules, generateTerm, type ClosureTier, type Each, type RulesFn } from './codegen.js';
+import type { ClosureTier } from './codegen.js';
 import { RObject, RSet, equal, type Value } from './value.js';
 
 export type Frame = Array<Value | undefined>;
@@ -39,72 +39,6 @@ const TRUE: K = () => true;
 // ---------------------------------------------------------------------------------------------
 // Bodies
 
-const bodySteps = new WeakMap<CExpr[], Step>();
-
-/**
- * How bodies are compiled: 'generated' (the default) runs each body as a generated function
- * (codegen.ts) that hands unusual expressions to the closures; 'closures' runs the closure
- * chain alone. Both give the same answers; the switch lets tests hold them to that. It applies
- * to bodies compiled after it is set.
- */
-let bodyCompilation: 'generated' | 'closures' = 'generated';
-
-export function setBodyCompilation(mode: 'generated' | 'closures'): void {
-  bodyCompilation = mode;
-}
-
-/** The compiled form of a body (compiled on first use, then cached). */
-export function bodyStep(body: CExpr[]): Step {
-  let s = bodySteps.get(body);
-  if (s === undefined) {
-    s = bodyCompilation === 'closures' ? closureTier.chain(body, 0) : generateBody(body, closureTier);
-    bodySteps.set(body, s);
-  }
-  return s;
-}
-
-const termFns = new WeakMap<CTerm, SingleFn>();
-
-/** The compiled single-value function of a term outside bodies (a rule's value), cached. */
-export function termFn(t: CTerm): SingleFn {
-  let fn = termFns.get(t);
-  if (fn === undefined) {
-    fn = bodyCompilation === 'closures' ? singleFn(t) : generateTerm(t, closureTier);
-    termFns.set(t, fn);
-  }
-  return fn;
-}
-
-/** The generated evaluation of the rules at a node, or null where the evaluator's code runs. */
-export function rulesFn(node: RuleNode): RulesFn | null {
-  return bodyCompilation === 'closures' ? null : generateRules(node, closureTier);
-}
-
-const eachFns = new WeakMap<CExpr[], Each>();
-
-/** The compiled collection of a term's values over a body's solutions, cached by body. */
-export function eachFn(body: CExpr[], term: CTerm): Each {
-  let fn = eachFns.get(body);
-  if (fn === undefined) {
-    fn = bodyCompilation === 'closures' ? closureEach(body, term) : generateEach(body, term, closureTier);
-    eachFns.set(body, fn);
-  }
-  return fn;
-}
-
-function closureEach(body: CExpr[], term: CTerm): Each {
-  const step = bodyStep(body);
-  const single = singleFn(term);
-  return (ev, f, fn) => {
-    step(ev, f, () => {
-      const v = single(ev, f);
-      if (v === MULTI) return ev.evalTerm(term, f, (x) => (fn(x), false));
-      if (v !== undefined) fn(v);
-      return false;
-    });
-  };
-}
-
 /** The closure steps from each expression of a body to its end (the last one is END). */
 function closureChain(body: CExpr[]): Step[] {
   const chain: Step[] = new Array(body.length + 1);
@@ -115,8 +49,8 @@ function closureChain(body: CExpr[]): Step[] {
 
 const closureChains = new WeakMap<CExpr[], Step[]>();
 
-/** The closures the generated code hands over to. */
-const closureTier: ClosureTier = {
+/** The closures the generated code hands over to (and, at `chain(body, 0)`, a body's closure form). */
+export const closureTier: ClosureTier = {
   chain(body, i) {
     let chain = closureChains.get(body);
     if (chain === undefined) closureChains.set(body, (chain = closureChain(body)));

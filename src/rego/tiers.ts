@@ -1,0 +1,124 @@
+// Which form of a body, term or rule node runs: its closures (steps.ts), or, once it has run a
+// few times, the JavaScript generated for it (codegen.ts).
+//
+// Generating is worth it only for code that runs often: a generated function costs about a
+// tenth of a millisecond to parse and compile and saves around a microsecond per run. A server
+// evaluates the same rules for every request; `image-enforcer eval` or a test run evaluates most
+// of them once or twice. So everything starts on closures and is generated on its TIER_UP-th
+// run. Both forms give the same answers; the conformance suite runs every case on each alone.
+import type { CExpr, CTerm, RuleNode } from './compiled.js';
+import { generateBody, generateEach, generateRules, generateTerm, type Each, type RulesFn } from './codegen.js';
+import { MULTI, closureTier, singleFn, type SingleFn, type Step } from './steps.js';
+
+/** Runs after which the generated form takes over. */
+export const TIER_UP = 32;
+
+/**
+ * 'tiered' (the default) as above; 'generated' generates on first use and 'closures' never:
+ * for tests and diagnosis. A mode applies to what is first used after it is set.
+ */
+export type Compilation = 'tiered' | 'generated' | 'closures';
+
+let compilation: Compilation = 'tiered';
+
+export function setCompilation(mode: Compilation): void {
+  compilation = mode;
+}
+
+/** The form of one piece of code that runs now, counting runs until the generated form takes over. */
+export class Tier<F> {
+  private runs = 0;
+
+  constructor(
+    private fn: F,
+    private readonly generate?: () => F,
+  ) {
+    // Nothing to switch to: stop counting.
+    if (generate === undefined) this.runs = Infinity;
+  }
+
+  current(): F {
+    if (this.runs < TIER_UP && ++this.runs === TIER_UP) this.fn = this.generate!();
+    return this.fn;
+  }
+}
+
+function tier<F>(closures: () => F, generate: () => F): Tier<F> {
+  switch (compilation) {
+    case 'closures':
+      return new Tier(closures());
+    case 'generated':
+      return new Tier(generate());
+    default:
+      return new Tier(closures(), generate);
+  }
+}
+
+const bodyTiers = new WeakMap<CExpr[], Tier<Step>>();
+
+/** A body (cached per body). */
+export function bodyTier(body: CExpr[]): Tier<Step> {
+  let t = bodyTiers.get(body);
+  if (t === undefined) {
+    t = tier(
+      () => closureTier.chain(body, 0),
+      () => generateBody(body, closureTier),
+    );
+    bodyTiers.set(body, t);
+  }
+  return t;
+}
+
+const termTiers = new WeakMap<CTerm, Tier<SingleFn>>();
+
+/** The single-value function of a term outside bodies: a rule's value (cached per term). */
+export function termTier(term: CTerm): Tier<SingleFn> {
+  let t = termTiers.get(term);
+  if (t === undefined) {
+    t = tier(
+      () => singleFn(term),
+      () => generateTerm(term, closureTier),
+    );
+    termTiers.set(term, t);
+  }
+  return t;
+}
+
+const eachTiers = new WeakMap<CExpr[], Tier<Each>>();
+
+/** The values of a term over the solutions of a body: comprehensions, partial sets (cached per body). */
+export function eachTier(body: CExpr[], term: CTerm): Tier<Each> {
+  let t = eachTiers.get(body);
+  if (t === undefined) {
+    t = tier(
+      () => closureEach(body, term),
+      () => generateEach(body, term, closureTier),
+    );
+    eachTiers.set(body, t);
+  }
+  return t;
+}
+
+function closureEach(body: CExpr[], term: CTerm): Each {
+  const step = closureTier.chain(body, 0);
+  const single = singleFn(term);
+  return (ev, f, fn) => {
+    step(ev, f, () => {
+      const v = single(ev, f);
+      if (v === MULTI) return ev.evalTerm(term, f, (x) => (fn(x), false));
+      if (v !== undefined) fn(v);
+      return false;
+    });
+  };
+}
+
+/**
+ * The rules at a node (complete rules and functions), or null while the evaluator's own code
+ * runs them: on closures, or when codegen does not take the node. Kept on the node by the caller.
+ */
+export function rulesTier(node: RuleNode): Tier<RulesFn | null> {
+  return tier<RulesFn | null>(
+    () => null,
+    () => generateRules(node, closureTier),
+  );
+}

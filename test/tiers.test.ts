@@ -1,0 +1,54 @@
+// Tiering (src/rego/tiers.ts): the engine starts on closures and switches bodies, rule values,
+// collections and rule nodes to generated JavaScript once they have run TIER_UP times. The
+// switch happens in the middle of a server's life, between (and within) decisions: answers
+// before, during and after it must be the same, and the same as on closures alone.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { prepareQuery } from '../src/rego/index.js';
+import { stringifyJSON, toJSON, type Value } from '../src/rego/value.js';
+import { loadPolicySet } from '../src/runtime/policy-set.js';
+import { TIER_UP, Tier, setCompilation, type Compilation } from '../src/rego/tiers.js';
+import { projectRoot } from './helpers/paths.js';
+
+const root = projectRoot();
+
+/** The bundled policies' answers to each mock review, `rounds` times over, in one compilation mode. */
+async function answers(mode: Compilation, rounds: number): Promise<string[]> {
+  setCompilation(mode);
+  try {
+    // Loaded per mode: tiers belong to the compiled policy.
+    const set = await loadPolicySet([join(root, 'policies'), join(root, 'data')]);
+    const mocks = ['allowed', 'denied'].map((m) => prepareQuery(set.policy, `data.mock.${m}`).evalValue({ data: set.data }) as Value);
+    const verify = prepareQuery(set.policy, 'data.io.k8s.image_policy.verify');
+    const out: string[] = [];
+    for (let i = 0; i < rounds; i++) {
+      for (const input of mocks) out.push(stringifyJSON(toJSON(verify.evalValue({ input, data: set.data })!)));
+    }
+    return out;
+  } finally {
+    setCompilation('tiered');
+  }
+}
+
+test('tiers: decisions stay the same across the switch to generated code', async () => {
+  const rounds = 3 * TIER_UP;
+  const tiered = await answers('tiered', rounds);
+  const closures = await answers('closures', rounds);
+  const generated = await answers('generated', 1);
+  assert.deepEqual(tiered, closures);
+  for (let i = 0; i < tiered.length; i++) assert.equal(tiered[i], generated[i % 2], `decision ${i}`);
+  assert.match(generated[0], /"allowed":true/);
+  assert.match(generated[1], /"allowed":false/);
+});
+
+test('tiers: a tier runs its closure form TIER_UP - 1 times, then its generated form', () => {
+  let generated = 0;
+  const t = new Tier('closure', () => (generated++, 'generated'));
+  const seen: string[] = [];
+  for (let i = 0; i < TIER_UP + 3; i++) seen.push(t.current());
+  assert.deepEqual(seen, [...Array(TIER_UP - 1).fill('closure'), ...Array(4).fill('generated')]);
+  assert.equal(generated, 1, 'generated once');
+  const never = new Tier('closure');
+  for (let i = 0; i < 2 * TIER_UP; i++) assert.equal(never.current(), 'closure');
+});
