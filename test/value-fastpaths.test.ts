@@ -1,9 +1,9 @@
 // The value layer's shortcuts give exactly what the plain versions give: string quoting in JSON
-// output, string sorting, and the evaluator's split.
+// output, string sorting, the evaluator's split, and the canonical keys of composite values.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compilePolicies, prepareQuery } from '../src/rego/index.js';
-import { RSet, compareStrings, stringifyJSON, toJSON } from '../src/rego/value.js';
+import { RObject, RSet, compareStrings, equal, stringifyJSON, toJSON, type Value } from '../src/rego/value.js';
 
 /** What Go's encoder writes for a string: JSON.stringify, plus the HTML-safe escapes. */
 function goQuote(s: string): string {
@@ -45,4 +45,23 @@ test('split gives the parts strings.Split gives', () => {
     const got = toJSON(prepareQuery(policy, `split(${JSON.stringify(s)}, ${JSON.stringify(sep)})`).evalValue({})!);
     assert.deepEqual(got, s.split(sep), `split(${JSON.stringify(s)}, ${JSON.stringify(sep)})`);
   }
+});
+
+test('composite set members and object keys are told apart by their canonical keys', () => {
+  // Strings that look like pieces of the encoding (separators, length prefixes, other types).
+  const pieces = ['', ',', ':', 's1:a', 'a,s1:b', ']', '[', '}', '>', 'd1', 'n', '1', '"x"', 'a\u0000b', '\ud83d\ude00'];
+  const members: Value[] = [];
+  for (const a of pieces) {
+    members.push([a], [a, 'b'], [[a]], RObject.from([[a, 'b']]), RSet.from([a]));
+    for (const b of pieces) members.push([a, b], RObject.from([[a, b]]), RObject.from([[[a], b]]));
+  }
+  members.push([1], ['1'], [null], ['n'], [true], ['t'], [[]], [''], RObject.from([]), RSet.from([]), [1.5], ['d1.5']);
+  const distinct: Value[] = [];
+  for (const m of members) if (!distinct.some((d) => equal(d, m))) distinct.push(m);
+  const set = RSet.from(members);
+  assert.equal(set.size, distinct.length);
+  for (const m of distinct) assert.ok(set.has(m));
+  const keys = RObject.from(distinct.map((m, i) => [m, i] as [Value, Value]));
+  assert.equal(keys.size, distinct.length);
+  distinct.forEach((m, i) => assert.equal(keys.get(m), i));
 });

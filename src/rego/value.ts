@@ -356,11 +356,25 @@ export function canonicalKey(v: Value): string {
     case 'bigint':
       return 'd' + v.toString();
     case 'string':
-      return JSON.stringify(v);
+      // Length-prefixed, so the encoding stays unambiguous without escaping anything.
+      return 's' + v.length + ':' + v;
   }
-  if (Array.isArray(v)) return '[' + v.map(canonicalKey).join(',') + ']';
-  if (v instanceof RObject) return '{' + v.entries().map(([k, x]) => canonicalKey(k) + ':' + canonicalKey(x)).join(',') + '}';
-  return '<' + (v as RSet).values().map(canonicalKey).join(',') + '>';
+  let out: string;
+  if (Array.isArray(v)) {
+    out = '[';
+    for (let i = 0; i < v.length; i++) out += (i === 0 ? '' : ',') + canonicalKey(v[i]);
+    return out + ']';
+  }
+  if (v instanceof RObject) {
+    out = '{';
+    const es = v.entries();
+    for (let i = 0; i < es.length; i++) out += (i === 0 ? '' : ',') + canonicalKey(es[i][0]) + ':' + canonicalKey(es[i][1]);
+    return out + '}';
+  }
+  out = '<';
+  const xs = (v as RSet).values();
+  for (let i = 0; i < xs.length; i++) out += (i === 0 ? '' : ',') + canonicalKey(xs[i]);
+  return out + '>';
 }
 
 // ---------------------------------------------------------------------------------------------
