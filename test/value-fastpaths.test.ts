@@ -49,7 +49,7 @@ test('split gives the parts strings.Split gives', () => {
 
 test('composite set members and object keys are told apart by their canonical keys', () => {
   // Strings that look like pieces of the encoding (separators, length prefixes, other types).
-  const pieces = ['', ',', ':', 's1:a', 'a,s1:b', ']', '[', '}', '>', 'd1', 'n', '1', '"x"', 'a\u0000b', '\ud83d\ude00'];
+  const pieces = ['', ',', ':', 'x', 'y', 'x,sy', 'abcdefgh', ',s8abcdefgh', 's1:x', 'x,s1:y', '1', '11:x', ']', '[', '}', '>', 'd1', 'n', '1', '"x"', 'a\u0000b', '\ud83d\ude00'];
   const members: Value[] = [];
   for (const a of pieces) {
     members.push([a], [a, 'b'], [[a]], RObject.from([[a, 'b']]), RSet.from([a]));
