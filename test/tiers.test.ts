@@ -5,8 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { prepareQuery } from '../src/rego/index.js';
-import { stringifyJSON, toJSON, type Value } from '../src/rego/value.js';
+import { compilePolicies, prepareQuery } from '../src/rego/index.js';
+import { generateRules } from '../src/rego/codegen.js';
+import { closureTier } from '../src/rego/steps.js';
+import { fromJSON, stringifyJSON, toJSON, type Value } from '../src/rego/value.js';
 import { loadPolicySet } from '../src/runtime/policy-set.js';
 import { TIER_UP, Tier, setCompilation, type Compilation } from '../src/rego/tiers.js';
 import { projectRoot } from './helpers/paths.js';
@@ -51,4 +53,23 @@ test('tiers: a tier runs its closure form TIER_UP - 1 times, then its generated 
   assert.equal(generated, 1, 'generated once');
   const never = new Tier('closure');
   for (let i = 0; i < 2 * TIER_UP; i++) assert.equal(never.current(), 'closure');
+});
+
+test('tiers: rule nodes too large to compile quickly stay on the evaluator', () => {
+  const node = (rules: number) => {
+    const text = `package r\nimport rego.v1\ndefault allow := false\n${Array.from({ length: rules }, (_, i) => `allow if startswith(input.x, "a${i}")`).join('\n')}\n`;
+    return compilePolicies([{ file: 'r.rego', text }]).root.children.get('r')!.children.get('allow')!;
+  };
+  assert.equal(typeof generateRules(node(10), closureTier), 'function');
+  assert.equal(generateRules(node(3000), closureTier), null);
+  // Either way, the answers are the evaluator's.
+  const text = `package r\nimport rego.v1\ndefault allow := false\n${Array.from({ length: 3000 }, (_, i) => `allow if startswith(input.x, "a${i}")`).join('\n')}\n`;
+  const q = prepareQuery(compilePolicies([{ file: 'r.rego', text }]), 'data.r.allow');
+  setCompilation('generated');
+  try {
+    assert.equal(q.evalValue({ input: fromJSON({ x: 'a2999-' }) }), true);
+    assert.equal(q.evalValue({ input: fromJSON({ x: 'b' }) }), false);
+  } finally {
+    setCompilation('tiered');
+  }
 });

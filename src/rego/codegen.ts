@@ -50,31 +50,37 @@ export interface ClosureTier {
 const MAX_INLINE = 48;
 // Comprehensions nested deeper than this inside one generated body stay closures.
 const MAX_COMPREHENSION_DEPTH = 4;
+// Source longer than this is not compiled: V8 takes about a second per few megabytes (a node
+// with thousands of rules), which would stall the evaluation that tiers up. Such code stays on
+// closures. The bundled policies' largest function is about 10 KB.
+const MAX_SOURCE = 64 * 1024;
 
 const EMPTY: Value[] = [];
 const TRUE = (): boolean => true;
 
+// Each generator answers null when it does not generate: the closures keep running.
+
 /** Generates the function for a body. */
-export function generateBody(body: CExpr[], tier: ClosureTier): Step {
+export function generateBody(body: CExpr[], tier: ClosureTier): Step | null {
   const src = new Source(tier);
   const code = new BodyGen(src, body, 'ev.tick();\nif (k()) stop = true;', 0).from(0);
-  return src.compile('function body(ev, f, k) {\nlet stop = false;', code, 'return stop;\n}') as Step;
+  return src.compile('function body(ev, f, k) {\nlet stop = false;', code, 'return stop;\n}') as Step | null;
 }
 
 /** Generates the single-value function of a term (the SingleFn contract of steps.ts). */
-export function generateTerm(t: CTerm, tier: ClosureTier): SingleFn {
+export function generateTerm(t: CTerm, tier: ClosureTier): SingleFn | null {
   const src = new Source(tier);
   const code = new BodyGen(src, [], '', 0).term(t, 'out');
-  return src.compile('function term(ev, f) {', code, 'return out;\n}') as SingleFn;
+  return src.compile('function term(ev, f) {', code, 'return out;\n}') as SingleFn | null;
 }
 
 /** Calls `fn` with the value of `term` for each solution of `body` (comprehensions, partial sets). */
 export type Each = (ev: Evaluator, f: Frame, fn: (v: Value) => unknown) => void;
 
-export function generateEach(body: CExpr[], term: CTerm, tier: ClosureTier): Each {
+export function generateEach(body: CExpr[], term: CTerm, tier: ClosureTier): Each | null {
   const src = new Source(tier);
   const code = new BodyGen(src, [], '', 0).collect(body, term, 'fn');
-  return src.compile('function each(ev, f, fn) {', code, '}') as Each;
+  return src.compile('function each(ev, f, fn) {', code, '}') as Each | null;
 }
 
 /** The value of a complete rule or of a function for some arguments (undefined: undefined). */
@@ -116,7 +122,7 @@ export function generateRules(node: RuleNode, tier: ClosureTier): RulesFn | null
   });
   const fallback = node.defaultRule?.constValue;
   const tail = fallback === undefined ? '' : `if (result === undefined) result = ${src.ref(fallback)};`;
-  return src.compile('function rules(ev, args, call) {\nlet result;', `${code.join('\n')}\n${tail}`, 'return result;\n}') as RulesFn;
+  return src.compile('function rules(ev, args, call) {\nlet result;', `${code.join('\n')}\n${tail}`, 'return result;\n}') as RulesFn | null;
 }
 
 /** What one generated function collects: its environment and its local names. */
@@ -136,8 +142,9 @@ class Source {
     return `${prefix}${this.ids++}`;
   }
 
-  /** The function: its environment bound, its source compiled once. */
+  /** The function: its environment bound, its source compiled once; null when too long. */
   compile(head: string, code: string, tail: string): unknown {
+    if (code.length > MAX_SOURCE) return null;
     const prologue = this.env.map((_, i) => `const e${i} = E[${i}];`).join('\n');
     const source = `${prologue}\nreturn ${head}\n${code}\n${tail};`;
     const factory = new Function('E', 'M', 'lookup', 'equal', 'RObject', 'RSet', 'EMPTY', 'TRUE', source) as (...a: unknown[]) => unknown;

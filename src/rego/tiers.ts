@@ -31,26 +31,40 @@ export class Tier<F> {
 
   constructor(
     private fn: F,
-    private readonly generate?: () => F,
+    /** The generated form, or null when there is none (the closures keep running). */
+    private readonly generate?: () => F | null,
   ) {
     // Nothing to switch to: stop counting.
     if (generate === undefined) this.runs = Infinity;
   }
 
   current(): F {
-    if (this.runs < TIER_UP && ++this.runs === TIER_UP) this.fn = this.generate!();
+    if (this.runs < TIER_UP && ++this.runs === TIER_UP) this.fn = generated(this.generate!) ?? this.fn;
     return this.fn;
   }
 }
 
-function tier<F>(closures: () => F, generate: () => F): Tier<F> {
+function tier<F>(closures: () => F, generate: () => F | null): Tier<F> {
   switch (compilation) {
     case 'closures':
       return new Tier(closures());
     case 'generated':
-      return new Tier(generate());
+      return new Tier(generated(generate) ?? closures());
     default:
       return new Tier(closures(), generate);
+  }
+}
+
+/**
+ * The generated form, or null. Policies nested deep enough to exhaust the stack while the source
+ * is built or parsed (a RangeError) stay on closures, which handle them.
+ */
+function generated<F>(generate: () => F | null): F | null {
+  try {
+    return generate();
+  } catch (e) {
+    if (e instanceof RangeError) return null;
+    throw e;
   }
 }
 
