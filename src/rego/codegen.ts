@@ -1,4 +1,5 @@
-// JavaScript generation for bodies: the second tier after the closures of steps.ts.
+// JavaScript generation for bodies, rule values, collections and the rules at a rule node:
+// the second tier after the closures of steps.ts (tiers.ts decides which runs).
 //
 // A body compiled to closures pays a call between closures for every step, binding, lookup and
 // iteration, and V8 cannot inline them: all closures of one kind share their code, so every
@@ -108,12 +109,13 @@ export function generateRules(node: RuleNode, tier: ClosureTier): RulesFn | null
   const conflict = (message: string, loc: unknown) => {
     throw new RegoError('eval_conflict_error', message, loc as CRule['loc']);
   };
-  const message = kind === 'func' ? 'functions must not produce multiple outputs for same inputs' : 'complete rules must not produce multiple outputs';
+  const message = src.ref(kind === 'func' ? 'functions must not produce multiple outputs for same inputs' : 'complete rules must not produce multiple outputs');
+  const raise = src.ref(conflict);
   const code = chains.map((chain, j) => {
     const first = chain[0];
     const where = kind === 'func' ? 'call && call.loc' : src.ref(first.loc);
     // result := v, or a conflict when another value was found.
-    const put = (v: string) => `if (result === undefined) result = ${v};\nelse if (!equal(result, ${v})) ${src.ref(conflict)}(${src.ref(message)}, ${where});`;
+    const put = (v: string) => `if (result === undefined) result = ${v};\nelse if (!equal(result, ${v})) ${raise}(${message}, ${where});`;
     const label = `chain${j}`;
     const elements = chain.map((r) => gen.ruleSolutions(r, put, label));
     const body = `${label}: {\n${elements.join('\n')}\n}`;
