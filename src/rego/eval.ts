@@ -121,7 +121,7 @@ export class Evaluator {
     this.cachedNodes.length = 0;
   }
 
-  /** Runs a body (compiled to closures on first use, see steps.ts) from its first expression. */
+  /** Runs a body from its first expression, in the form it runs in now (closures or generated code, see tiers.ts). */
   evalBody(body: CExpr[], f: Frame, k: K): boolean {
     return bodyTier(body).current()(this, f, k);
   }

@@ -8,6 +8,9 @@
 // frame slots in place. Anything unusual (`with`, `every`, unification of two patterns, refs
 // that iterate) falls back to the Evaluator's generic continuation-passing code, which gives
 // the same solutions in the same order.
+//
+// These closures are the first tier: code starts on them, and what runs often is generated as
+// JavaScript (codegen.ts), which hands what it does not handle back to them (`closureTier`).
 import type { CCall, CExpr, CRef, CTerm, CompiledPolicy, RuleNode } from './compiled.js';
 import type { Evaluator } from './eval.js';
 import type { ClosureTier } from './codegen.js';
