@@ -16,11 +16,53 @@ interface Series {
   count: number;
 }
 
-/** The series key of a label combination: its values in label-name order. */
-function labelKey<L extends string>(names: readonly L[], labels: Record<L, string>): string {
-  let key = '';
-  for (const n of names) key += labels[n] + '\u0000';
-  return key;
+/**
+ * What is kept per label combination, found by its values one label at a time (a map per
+ * label): a lookup neither builds nor hashes a key string, and no two combinations can share
+ * an entry whatever their values hold.
+ */
+class ByLabels<L extends string, T> {
+  private readonly root = new Map<string, unknown>();
+  private only: T | undefined; // the entry when there are no labels
+
+  constructor(private readonly names: readonly L[]) {}
+
+  get(labels: Record<L, string>): T | undefined {
+    const names = this.names;
+    if (names.length === 0) return this.only;
+    let m = this.root;
+    const last = names.length - 1;
+    for (let i = 0; i < last; i++) {
+      const next = m.get(labels[names[i]]) as Map<string, unknown> | undefined;
+      if (next === undefined) return undefined;
+      m = next;
+    }
+    return m.get(labels[names[last]]) as T | undefined;
+  }
+
+  set(labels: Record<L, string>, value: T): void {
+    const names = this.names;
+    if (names.length === 0) {
+      this.only = value;
+      return;
+    }
+    let m = this.root;
+    const last = names.length - 1;
+    for (let i = 0; i < last; i++) {
+      let next = m.get(labels[names[i]]) as Map<string, unknown> | undefined;
+      if (next === undefined) {
+        next = new Map<string, unknown>();
+        m.set(labels[names[i]], next);
+      }
+      m = next;
+    }
+    m.set(labels[names[last]], value);
+  }
+
+  clear(): void {
+    this.root.clear();
+    this.only = undefined;
+  }
 }
 
 /** A sample as prom-client's registry reads it from a histogram. */
@@ -42,25 +84,28 @@ interface Sample {
 export class RequestHistogram<L extends string> {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
-  private series = new Map<string, Series>();
+  /** Every series, in the order first observed (the order /metrics prints them in). */
+  private readonly series: Series[] = [];
+  private readonly byLabels: ByLabels<L, Series>;
 
   constructor(
     readonly name: string,
     readonly help: string,
-    private readonly labelNames: readonly L[],
+    labelNames: readonly L[],
     private readonly bounds: readonly number[],
     registry: Registry,
   ) {
+    this.byLabels = new ByLabels(labelNames);
     registry.registerMetric(this as unknown as Metric);
   }
 
   observe(labels: Record<L, string>, value: number): void {
     if (!Number.isFinite(value)) return; // durations always are; never let a metric fail a request
-    const key = labelKey(this.labelNames, labels);
-    let s = this.series.get(key);
+    let s = this.byLabels.get(labels);
     if (!s) {
       s = { labels: { ...labels }, buckets: new Array<number>(this.bounds.length).fill(0), sum: 0, count: 0 };
-      this.series.set(key, s);
+      this.byLabels.set(labels, s);
+      this.series.push(s);
     }
     for (let i = 0; i < this.bounds.length; i++) {
       if (value <= this.bounds[i]) {
@@ -73,13 +118,14 @@ export class RequestHistogram<L extends string> {
   }
 
   reset(): void {
-    this.series.clear();
+    this.series.length = 0;
+    this.byLabels.clear();
   }
 
   /** The registry's text exposition reads this (labels shared by a series kept apart, as prom-client does). */
   getForPromString(): { name: string; help: string; type: string; aggregator: string; values: Sample[] } {
     const values: Sample[] = [];
-    for (const s of this.series.values()) {
+    for (const s of this.series) {
       let acc = 0;
       this.bounds.forEach((le, i) => {
         acc += s.buckets[i];
@@ -108,27 +154,28 @@ export class RequestHistogram<L extends string> {
  * increment had gone to the Counter directly.
  */
 export class RequestCounter<L extends string> {
-  private readonly pending = new Map<string, { labels: Record<L, string>; n: number }>();
+  /** Every label combination counted, in the order first seen. */
+  private readonly pending: Array<{ labels: Record<L, string>; n: number }> = [];
+  private readonly byLabels: ByLabels<L, { labels: Record<L, string>; n: number }>;
   private readonly counter: Counter<L>;
 
-  constructor(
-    name: string,
-    help: string,
-    private readonly labelNames: readonly L[],
-    registry: Registry,
-  ) {
+  constructor(name: string, help: string, labelNames: readonly L[], registry: Registry) {
+    this.byLabels = new ByLabels(labelNames);
     this.counter = new Counter<L>({ name, help, labelNames, registers: [registry], collect: () => this.flush() });
   }
 
   inc(labels: Record<L, string>): void {
-    const key = labelKey(this.labelNames, labels);
-    const p = this.pending.get(key);
+    const p = this.byLabels.get(labels);
     if (p) p.n++;
-    else this.pending.set(key, { labels: { ...labels }, n: 1 });
+    else {
+      const q = { labels: { ...labels }, n: 1 };
+      this.byLabels.set(labels, q);
+      this.pending.push(q);
+    }
   }
 
   private flush(): void {
-    for (const p of this.pending.values()) {
+    for (const p of this.pending) {
       if (p.n > 0) this.counter.inc(p.labels, p.n);
       p.n = 0;
     }
