@@ -11,7 +11,7 @@ import { RObject, fromJSON, isObject, stringifyJSON, type Value } from '../rego/
 import type { Runtime } from '../runtime/runtime.js';
 import { StoreError, parsePointer, type JsonPatchOp } from '../store/index.js';
 import type { TokenAuthenticator } from './auth.js';
-import { ClientGone, parseDocument, readBody } from './body.js';
+import { ClientGone, parseDocument, readBody, readBodyThen } from './body.js';
 import type { DecisionLogger } from './decision-log.js';
 import {
   ApiError,
@@ -45,7 +45,13 @@ export interface ApiOptions {
   admission: { failureMode: FailureMode; timeoutMs: number };
 }
 
-type Handler = (c: Ctx) => Promise<void> | void;
+/**
+ * A handler answers synchronously (returns nothing), through a promise, or, on the webhook's
+ * path, returns DEFERRED and calls Api.complete itself once done: that path reads its body with
+ * a callback and decides synchronously, without a promise or an async function per request.
+ */
+type Handler = (c: Ctx) => Promise<void> | void | typeof DEFERRED;
+const DEFERRED = Symbol('deferred');
 
 interface Route {
   /** Label for metrics, as OPA names its handlers (v0/data, v1/data, ...). */
@@ -69,9 +75,13 @@ class Ctx {
     /** The part of the URL path after the route's prefix (still percent-encoded). */
     readonly rest: string,
     readonly query: URLSearchParams,
+    /** The route's metrics label and the request's method. */
+    readonly label: string,
+    readonly method: string,
   ) {}
 
   flag(name: string): boolean {
+    if (this.query === NO_QUERY) return false; // most requests: nothing to look up
     // OPA: `?pretty` (no value) and `?pretty=true` are on; anything else is off.
     const vs = this.query.getAll(name);
     if (vs.length === 1 && vs[0] === '') return true;
@@ -97,7 +107,12 @@ export class Api {
   private rulesGeneration = -1;
   private decisions = new Map<string, { query: string; prepared: PreparedQuery }>();
   private decisionsGeneration = -1;
+  /** The path of the last cacheable decision and its query, for the same array next time. */
+  private lastPath: string[] | undefined;
+  private lastDecision: { query: string; prepared: PreparedQuery } | undefined;
   private webhookPaths = new Map<string, string[]>();
+  private lastRest: string | undefined;
+  private lastRestPath: string[] | undefined;
   /** Set during graceful shutdown: answers carry `Connection: close`, readiness fails. */
   closing = false;
 
@@ -139,8 +154,8 @@ export class Api {
     ];
   }
 
-  /** The request listener. Never throws, never rejects. */
-  readonly handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  /** The request listener. Never throws. */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const raw = req.url ?? '/';
     const q = raw.indexOf('?');
     const pathname = q < 0 ? raw : raw.slice(0, q);
@@ -154,25 +169,52 @@ export class Api {
         throw new ApiError(404, 'resource_not_found', `unknown path ${pathname}: the API is under /v0/data, /v1/data, /v1/policies, /v1/query, /health and /metrics`);
       }
       label = found.route.label;
-      c = new Ctx(req, res, found.rest, query);
+      c = new Ctx(req, res, found.rest, query, label, method);
       const fn = found.route.methods[method];
       if (!fn) {
         const allowed = Object.keys(found.route.methods).join(', ');
         throw new ApiError(405, 'invalid_operation', `method ${method} is not allowed on ${pathname} (allowed: ${allowed})`, undefined, { Allow: allowed });
       }
       if (this.o.auth && !found.route.open) this.o.auth.check(req.headers.authorization);
-      await fn(c);
+      const r = fn(c);
+      if (r === DEFERRED) return; // the handler calls complete()
+      if (r !== undefined) {
+        const ctx = c;
+        r.then(
+          () => this.complete(ctx, false),
+          (e: unknown) => this.complete(ctx, true, e),
+        );
+        return;
+      }
     } catch (e) {
+      this.failed(res, e, label, method, c);
+      return;
+    }
+    this.observe(res, label, method, c);
+  };
+
+  /** The end of a request: its error answered (when it failed), its duration recorded. */
+  private complete(c: Ctx, failed: boolean, e?: unknown): void {
+    if (failed) this.failed(c.res, e, c.label, c.method, c);
+    else this.observe(c.res, c.label, c.method, c);
+  }
+
+  private failed(res: ServerResponse, e: unknown, label: string, method: string, c: Ctx | undefined): void {
+    try {
       if (e instanceof ClientGone) {
         res.destroy();
       } else {
         this.sendError(res, e, label, method);
       }
     } finally {
-      const seconds = Number(process.hrtime.bigint() - (c?.started ?? process.hrtime.bigint())) / 1e9;
-      this.o.metrics.httpDuration.observe({ code: String(res.statusCode), handler: label, method }, seconds);
+      this.observe(res, label, method, c);
     }
-  };
+  }
+
+  private observe(res: ServerResponse, label: string, method: string, c: Ctx | undefined): void {
+    const seconds = Number(process.hrtime.bigint() - (c?.started ?? process.hrtime.bigint())) / 1e9;
+    this.o.metrics.httpDuration.observe({ code: String(res.statusCode), handler: label, method }, seconds);
+  }
 
   private match(pathname: string): { route: Route; rest: string } | undefined {
     for (const r of this.routes) {
@@ -241,7 +283,7 @@ export class Api {
   }
 
   /** Evaluates with the time limit; Rego errors become OPA's 500 answers. */
-  private evaluate(c: Ctx, q: PreparedQuery, input: Value | undefined, label: string, opts: { notes?: boolean } = {}): EvalOutcome {
+  private evaluate(c: Ctx, q: PreparedQuery, input: Value | undefined, label: string, notes = false): EvalOutcome {
     const t0 = process.hrtime.bigint();
     const strict = c.flag('strict-builtin-errors');
     try {
@@ -251,7 +293,7 @@ export class Api {
         strictBuiltinErrors: strict,
         hooks: this.o.hooks,
         deadline: Date.now() + this.o.evalTimeoutMs,
-        collectNotes: opts.notes,
+        collectNotes: notes,
       });
     } catch (e) {
       throw this.evalError(e);
@@ -296,7 +338,11 @@ export class Api {
   }
 
   private async readDocument(c: Ctx): Promise<Value | undefined> {
-    const body = await readBody(c.req, this.o.maxBodyBytes);
+    return this.parseBody(c, await readBody(c.req, this.o.maxBodyBytes));
+  }
+
+  /** Parses a request body read by readBody, timing it for ?metrics. */
+  private parseBody(c: Ctx, body: Buffer): Value | undefined {
     const t0 = process.hrtime.bigint();
     try {
       return parseDocument(body, c.req.headers['content-type']);
@@ -332,8 +378,11 @@ export class Api {
   private decisionQuery(path: string[]): { query: string; prepared: PreparedQuery } {
     if (this.decisionsGeneration !== this.runtime.generation) {
       this.decisions.clear();
+      this.lastPath = undefined;
       this.decisionsGeneration = this.runtime.generation;
     }
+    // The webhook's path is the same (remembered, never mutated) array on every call.
+    if (path === this.lastPath) return this.lastDecision!;
     const cacheable = !dataRefReadsData(path) && !path.some((seg) => seg.includes('/'));
     const key = cacheable ? path.join('/') : '';
     let d = cacheable ? this.decisions.get(key) : undefined;
@@ -344,6 +393,10 @@ export class Api {
         if (this.decisions.size >= 1000) this.decisions.clear();
         this.decisions.set(key, d);
       }
+    }
+    if (cacheable) {
+      this.lastPath = path;
+      this.lastDecision = d;
     }
     return d;
   }
@@ -356,7 +409,7 @@ export class Api {
     try {
       const target = this.decisionQuery(path);
       query = target.query;
-      outcome = this.evaluate(c, target.prepared, input, label, { notes });
+      outcome = this.evaluate(c, target.prepared, input, label, notes);
     } catch (e) {
       const err = e instanceof ApiError ? e : this.evalError(e);
       this.o.metrics.decisions.inc({ handler: label, outcome: 'error' });
@@ -374,27 +427,47 @@ export class Api {
 
   /** splitPath for /v0/data, remembered: the API server calls the same path every time. Never mutated. */
   private webhookPath(rest: string): string[] {
+    // Mostly the same path as last time: comparing the strings is cheaper than hashing one.
+    if (rest === this.lastRest) return this.lastRestPath!;
     let path = this.webhookPaths.get(rest);
     if (!path) {
       path = splitPath(rest);
       if (this.webhookPaths.size >= 1000) this.webhookPaths.clear();
       this.webhookPaths.set(rest, path);
     }
+    this.lastRest = rest;
+    this.lastRestPath = path;
     return path;
   }
 
-  private v0Data(c: Ctx): Promise<void> {
+  private v0Data(c: Ctx): typeof DEFERRED {
     return this.rawDecision(c, this.webhookPath(c.rest), 'v0/data');
   }
 
-  private defaultDecision(c: Ctx): Promise<void> {
+  private defaultDecision(c: Ctx): typeof DEFERRED {
     return this.rawDecision(c, this.o.defaultDecision, 'index');
   }
 
-  private async rawDecision(c: Ctx, path: string[], label: string): Promise<void> {
+  /** Reads the body, then decides and answers, and completes the request either way. */
+  private rawDecision(c: Ctx, path: string[], label: string): typeof DEFERRED {
+    readBodyThen(c.req, this.o.maxBodyBytes, (err, body) => {
+      try {
+        if (err) throw err;
+        this.answerRaw(c, path, label, body!);
+      } catch (e) {
+        this.complete(c, true, e);
+        return;
+      }
+      this.complete(c, false);
+    });
+    return DEFERRED;
+  }
+
+  private answerRaw(c: Ctx, path: string[], label: string, body: Buffer): void {
     let input: Value | undefined;
     try {
-      input = await this.readDocument(c);
+      // Not timed: the v0 API and the default decision answer no ?metrics.
+      input = parseDocument(body, c.req.headers['content-type']);
     } catch (e) {
       if (e instanceof ApiError || e instanceof ClientGone) throw e;
       throw badRequest(`unexpected parse error for input: ${(e as Error).message}`);
@@ -691,7 +764,7 @@ export class Api {
   private runQuery(c: Ctx, text: string, input: Value | undefined): void {
     const notes = this.explainMode(c);
     if (text.trim() === '') throw badRequest(MSG_PARSE_QUERY_EMPTY);
-    const outcome = this.evaluate(c, this.prepare(text), input, 'v1/query', { notes });
+    const outcome = this.evaluate(c, this.prepare(text), input, 'v1/query', notes);
     const out: Record<string, unknown> = {};
     if (notes) out.explanation = this.explanation(outcome, c.pretty);
     if (c.flag('metrics')) out.metrics = c.metricsBody();

@@ -44,48 +44,54 @@ export function declaredTooLarge(req: IncomingMessage, maxBytes: number): boolea
 
 /** Reads the whole body (decompressing gzip); throws ApiError 413/400 or ClientGone. */
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    if (declaredTooLarge(req, maxBytes)) {
+  return new Promise<Buffer>((resolve, reject) => readBodyThen(req, maxBytes, (err, body) => (err ? reject(err) : resolve(body!))));
+}
+
+/**
+ * readBody with a callback instead of a promise, for the webhook's path: `done` gets the body,
+ * or ApiError 413/400 or ClientGone, exactly once. It may be called before readBodyThen returns
+ * (a declared Content-Length over the limit).
+ */
+export function readBodyThen(req: IncomingMessage, maxBytes: number, done: (err: Error | undefined, body?: Buffer) => void): void {
+  if (declaredTooLarge(req, maxBytes)) {
+    drain(req, maxBytes);
+    done(tooLarge(maxBytes));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let finished = false;
+  const finish = (err?: Error, body?: Buffer): void => {
+    if (finished) return;
+    finished = true;
+    req.off('end', onEnd);
+    req.off('aborted', onAborted);
+    done(err, body);
+  };
+  const onData = (chunk: Buffer): void => {
+    size += chunk.length;
+    if (size > maxBytes) {
       drain(req, maxBytes);
-      reject(tooLarge(maxBytes));
+      finish(tooLarge(maxBytes));
       return;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    const finish = (err?: Error, body?: Buffer): void => {
-      if (done) return;
-      done = true;
-      req.off('end', onEnd);
-      req.off('aborted', onAborted);
-      if (err) reject(err);
-      else resolve(body!);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        drain(req, maxBytes);
-        finish(tooLarge(maxBytes));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      let body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-      try {
-        body = decode(req, body, maxBytes);
-      } catch (e) {
-        finish(e as Error);
-        return;
-      }
-      finish(undefined, body);
-    };
-    const onAborted = (): void => finish(new ClientGone());
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('aborted', onAborted);
-    req.on('error', () => finish(new ClientGone()));
-  });
+    chunks.push(chunk);
+  };
+  const onEnd = (): void => {
+    let body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+    try {
+      body = decode(req, body, maxBytes);
+    } catch (e) {
+      finish(e as Error);
+      return;
+    }
+    finish(undefined, body);
+  };
+  const onAborted = (): void => finish(new ClientGone());
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('aborted', onAborted);
+  req.on('error', () => finish(new ClientGone()));
 }
 
 function decode(req: IncomingMessage, body: Buffer, maxBytes: number): Buffer {
