@@ -1,9 +1,9 @@
 // The value layer's shortcuts give exactly what the plain versions give: string quoting in JSON
-// output, string sorting, the evaluator's split, and the canonical keys of composite values.
+// output, string sorting, the evaluator's split, the canonical keys of composite values and compact JSON.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compilePolicies, prepareQuery } from '../src/rego/index.js';
-import { RObject, RSet, compareStrings, equal, stringifyJSON, toJSON, type Value } from '../src/rego/value.js';
+import { RObject, RSet, compareStrings, equal, formatJSON, stringifyJSON, toJSON, type Value } from '../src/rego/value.js';
 
 /** What Go's encoder writes for a string: JSON.stringify, plus the HTML-safe escapes. */
 function goQuote(s: string): string {
@@ -64,4 +64,36 @@ test('composite set members and object keys are told apart by their canonical ke
   const keys = RObject.from(distinct.map((m, i) => [m, i] as [Value, Value]));
   assert.equal(keys.size, distinct.length);
   distinct.forEach((m, i) => assert.equal(keys.get(m), i));
+});
+
+test('compact JSON output is the general formatter without indent', () => {
+  const next = random(11);
+  const strings = ['', 'a', 'b', 'x"y', '<&>', '\u2028', 'é', '\ud83d\ude00', 'back\\slash', 'tab\t'];
+  const scalar = (): Value => {
+    const r = next();
+    if (r < 0.1) return null;
+    if (r < 0.2) return r < 0.15;
+    if (r < 0.4) return Math.floor(next() * 2000) - 1000 + (next() < 0.3 ? 0.5 : 0);
+    if (r < 0.45) return 2n ** 70n;
+    return strings[Math.floor(next() * strings.length)];
+  };
+  const value = (depth: number): Value => {
+    const r = next();
+    if (depth > 3 || r < 0.4) return scalar();
+    const n = Math.floor(next() * 4);
+    const items = Array.from({ length: n }, () => value(depth + 1));
+    if (r < 0.6) return items;
+    if (r < 0.7) return RSet.from(items);
+    // Keys: mostly strings; sometimes numbers or composites, which the output turns into JSON text.
+    return RObject.from(items.map((v) => [next() < 0.8 ? scalarString(next) : value(depth + 1), v] as [Value, Value]));
+  };
+  const scalarString = (rnd: () => number): string => strings[Math.floor(rnd() * strings.length)] + String(Math.floor(rnd() * 3));
+  for (let i = 0; i < 3000; i++) {
+    const v = value(0);
+    assert.equal(stringifyJSON(v), formatJSON(v, 0, true));
+  }
+  // Plain objects (API envelopes): field order kept, undefined fields left out.
+  const envelope = { result: RObject.from([['b', 1], ['a', [true, null]]]), skipped: undefined, metrics: { timer_ns: 5 } };
+  assert.equal(stringifyJSON(envelope), formatJSON(envelope, 0, true));
+  assert.equal(stringifyJSON(envelope), '{"result":{"a":[true,null],"b":1},"metrics":{"timer_ns":5}}');
 });

@@ -496,6 +496,12 @@ function quoteString(s: string): string {
  * `indent` > 0 pretty-prints like Go's json.MarshalIndent.
  */
 export function stringifyJSON(v: Value | unknown, indent = 0, escapeHTML = true): string {
+  // The common case (API answers, decision log lines) without the closures and arrays below.
+  return indent === 0 && escapeHTML ? compactJSON(v) : formatJSON(v, indent, escapeHTML);
+}
+
+/** stringifyJSON's general form: any indent, with or without HTML escapes. */
+export function formatJSON(v: Value | unknown, indent: number, escapeHTML: boolean): string {
   const q = escapeHTML ? quoteString : (s: string) => JSON.stringify(s);
   const pad = (depth: number) => (indent > 0 ? '\n' + ' '.repeat(indent * depth) : '');
   const sep = indent > 0 ? ': ' : ':';
@@ -532,6 +538,45 @@ export function stringifyJSON(v: Value | unknown, indent = 0, escapeHTML = true)
     return '{' + entries.map(([k, e]) => pad(depth + 1) + q(k) + sep + walk(e, depth + 1)).join(',') + pad(depth) + '}';
   };
   return walk(v, 0);
+}
+
+/** stringifyJSON(v) with no indent and HTML escapes: the same text, built in one pass. */
+function compactJSON(x: unknown): string {
+  if (x === null || x === undefined) return 'null';
+  switch (typeof x) {
+    case 'boolean':
+      return x ? 'true' : 'false';
+    case 'number':
+    case 'bigint':
+      return formatNumber(x);
+    case 'string':
+      return quoteString(x);
+  }
+  if (Array.isArray(x)) return compactArray(x);
+  if (x instanceof RSet) return compactArray(x.values());
+  let out = '{';
+  if (x instanceof RObject) {
+    const es = x.entries();
+    for (let i = 0; i < es.length; i++) {
+      // Non-string keys become JSON text, which changes the order: the general form re-sorts.
+      if (typeof es[i][0] !== 'string') return formatJSON(x, 0, true);
+      out += (i === 0 ? '' : ',') + quoteString(es[i][0] as string) + ':' + compactJSON(es[i][1]);
+    }
+    return out + '}';
+  }
+  // Plain objects are output envelopes built in a deliberate field order (like Go structs).
+  const o = x as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (o[k] === undefined) continue;
+    out += (out.length === 1 ? '' : ',') + quoteString(k) + ':' + compactJSON(o[k]);
+  }
+  return out + '}';
+}
+
+function compactArray(xs: unknown[]): string {
+  let out = '[';
+  for (let i = 0; i < xs.length; i++) out += (i === 0 ? '' : ',') + compactJSON(xs[i]);
+  return out + ']';
 }
 
 /**
