@@ -500,22 +500,29 @@ export function stringifyJSON(v: Value | unknown, indent = 0, escapeHTML = true)
   return indent === 0 && escapeHTML ? compactJSON(v) : formatJSON(v, indent, escapeHTML);
 }
 
+/** The JSON text of a scalar (undefined is null), or undefined for a composite value. */
+function scalarJSON(x: unknown, quote: (s: string) => string): string | undefined {
+  if (x === null || x === undefined) return 'null';
+  switch (typeof x) {
+    case 'boolean':
+      return x ? 'true' : 'false';
+    case 'number':
+    case 'bigint':
+      return formatNumber(x);
+    case 'string':
+      return quote(x);
+  }
+  return undefined;
+}
+
 /** stringifyJSON's general form: any indent, with or without HTML escapes. */
 export function formatJSON(v: Value | unknown, indent: number, escapeHTML: boolean): string {
   const q = escapeHTML ? quoteString : (s: string) => JSON.stringify(s);
   const pad = (depth: number) => (indent > 0 ? '\n' + ' '.repeat(indent * depth) : '');
   const sep = indent > 0 ? ': ' : ':';
   const walk = (x: unknown, depth: number): string => {
-    if (x === null || x === undefined) return 'null';
-    switch (typeof x) {
-      case 'boolean':
-        return x ? 'true' : 'false';
-      case 'number':
-      case 'bigint':
-        return formatNumber(x);
-      case 'string':
-        return q(x);
-    }
+    const scalar = scalarJSON(x, q);
+    if (scalar !== undefined) return scalar;
     let items: string[];
     if (Array.isArray(x)) {
       items = x.map((e) => walk(e, depth + 1));
@@ -542,16 +549,8 @@ export function formatJSON(v: Value | unknown, indent: number, escapeHTML: boole
 
 /** stringifyJSON(v) with no indent and HTML escapes: the same text, built in one pass. */
 function compactJSON(x: unknown): string {
-  if (x === null || x === undefined) return 'null';
-  switch (typeof x) {
-    case 'boolean':
-      return x ? 'true' : 'false';
-    case 'number':
-    case 'bigint':
-      return formatNumber(x);
-    case 'string':
-      return quoteString(x);
-  }
+  const scalar = scalarJSON(x, quoteString);
+  if (scalar !== undefined) return scalar;
   if (Array.isArray(x)) return compactArray(x);
   if (x instanceof RSet) return compactArray(x.values());
   let out = '{';
@@ -591,17 +590,9 @@ export function parseJSON(text: string): Value {
 
 /** Human/Rego display of a value, as the REPL and `sprintf("%v")` print composites. */
 export function toRegoString(v: Value): string {
-  if (v === null) return 'null';
-  switch (typeof v) {
-    case 'boolean':
-      return v ? 'true' : 'false';
-    case 'number':
-    case 'bigint':
-      return formatNumber(v);
-    case 'string':
-      return JSON.stringify(v);
-  }
+  const scalar = scalarJSON(v, (x) => JSON.stringify(x));
+  if (scalar !== undefined) return scalar;
   if (Array.isArray(v)) return '[' + v.map(toRegoString).join(', ') + ']';
   if (v instanceof RSet) return v.size === 0 ? 'set()' : '{' + v.values().map(toRegoString).join(', ') + '}';
-  return '{' + v.entries().map(([k, x]) => toRegoString(k) + ': ' + toRegoString(x)).join(', ') + '}';
+  return '{' + (v as RObject).entries().map(([k, x]) => toRegoString(k) + ': ' + toRegoString(x)).join(', ') + '}';
 }
