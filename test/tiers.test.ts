@@ -10,7 +10,7 @@ import { generateRules } from '../src/rego/codegen.js';
 import { closureTier } from '../src/rego/steps.js';
 import { fromJSON, stringifyJSON, toJSON, type Value } from '../src/rego/value.js';
 import { loadPolicySet } from '../src/runtime/policy-set.js';
-import { TIER_UP, Tier, setCompilation, type Compilation } from '../src/rego/tiers.js';
+import { TIER_UP, Tier, setCompilation, setGenerationBudget, type Compilation } from '../src/rego/tiers.js';
 import { projectRoot } from './helpers/paths.js';
 
 const root = projectRoot();
@@ -45,6 +45,7 @@ test('tiers: decisions stay the same across the switch to generated code', async
 });
 
 test('tiers: a tier runs its closure form TIER_UP - 1 times, then its generated form', () => {
+  setGenerationBudget(1e9, 1e9);
   let generated = 0;
   const t = new Tier('closure', () => (generated++, 'generated'));
   const seen: string[] = [];
@@ -72,4 +73,28 @@ test('tiers: rule nodes too large to compile quickly stay on the evaluator', () 
   } finally {
     setCompilation('tiered');
   }
+});
+
+test('tiers: past the generation budget, tiers keep their closures and switch on a later run', () => {
+  // A budget of 1 ms in a window that never ends: the first generation uses it up.
+  setGenerationBudget(1, 1e9);
+  const burn = (ms: number): void => {
+    const t0 = performance.now();
+    while (performance.now() - t0 < ms) {
+      // busy: a generation that takes this long
+    }
+  };
+  const first = new Tier('closure', () => (burn(2), 'generated'));
+  const second = new Tier('closure', () => 'generated');
+  for (let i = 0; i < TIER_UP - 1; i++) {
+    first.current();
+    second.current();
+  }
+  assert.equal(first.current(), 'generated');
+  // The budget is spent: the second keeps running its closure form, run after run.
+  for (let i = 0; i < 5; i++) assert.equal(second.current(), 'closure');
+  // A new window: it switches on its next run.
+  setGenerationBudget(1, 1e9);
+  assert.equal(second.current(), 'generated');
+  setGenerationBudget(10, 100);
 });

@@ -5,7 +5,8 @@
 // tenth of a millisecond to parse and compile and saves around a microsecond per run. A server
 // evaluates the same rules for every request; `image-enforcer eval` or a test run evaluates most
 // of them once or twice. So everything starts on closures and is generated on its TIER_UP-th
-// run. Both forms give the same answers; the conformance suite runs every case on each alone.
+// run (or a little later: see GenerationBudget). Both forms give the same answers; the
+// conformance suite runs every case on each alone.
 import type { CExpr, CTerm, RuleNode } from './compiled.js';
 import { generateBody, generateEach, generateRules, generateTerm, type Each, type RulesFn } from './codegen.js';
 import { MULTI, closureTier, singleFn, type SingleFn, type Step } from './steps.js';
@@ -39,9 +40,62 @@ export class Tier<F> {
   }
 
   current(): F {
-    if (this.runs < TIER_UP && ++this.runs === TIER_UP) this.fn = generated(this.generate!) ?? this.fn;
+    if (this.runs < TIER_UP && ++this.runs === TIER_UP) {
+      if (budget.spent()) this.runs--; // generate on a later run
+      else this.fn = budget.measure(() => generated(this.generate!)) ?? this.fn;
+    }
     return this.fn;
   }
+}
+
+/**
+ * Generating is spread out over time: at most `ms` milliseconds of it per `windowMs`. Many pieces
+ * reach TIER_UP in the same query (every body of a node with thousands of rules, or a whole
+ * policy library at its 32nd decision); past the budget the rest waits for later runs, so no
+ * single evaluation stalls for long.
+ */
+class GenerationBudget {
+  private windowStart = -Infinity;
+  private used = 0;
+
+  constructor(
+    private ms: number,
+    private windowMs: number,
+  ) {}
+
+  /** Whether this window's budget is used up. */
+  spent(): boolean {
+    const now = performance.now();
+    if (now - this.windowStart >= this.windowMs) {
+      this.windowStart = now;
+      this.used = 0;
+    }
+    return this.used >= this.ms;
+  }
+
+  measure<T>(work: () => T): T {
+    const t0 = performance.now();
+    try {
+      return work();
+    } finally {
+      this.used += performance.now() - t0;
+    }
+  }
+
+  /** For tests: another budget, starting a new window. */
+  reset(ms: number, windowMs: number): void {
+    this.ms = ms;
+    this.windowMs = windowMs;
+    this.windowStart = -Infinity;
+    this.used = 0;
+  }
+}
+
+const budget = new GenerationBudget(10, 100);
+
+/** Sets the generation budget (milliseconds per window) and starts a new window: for tests. */
+export function setGenerationBudget(ms: number, windowMs: number): void {
+  budget.reset(ms, windowMs);
 }
 
 function tier<F>(closures: () => F, generate: () => F | null): Tier<F> {
