@@ -55,6 +55,10 @@ const MAX_COMPREHENSION_DEPTH = 4;
 // with thousands of rules), which would stall the evaluation that tiers up. Such code stays on
 // closures. The bundled policies' largest function is about 10 KB.
 const MAX_SOURCE = 64 * 1024;
+// Rule nodes with more rules than this (counting else branches) are not generated at all: the
+// source would be too long anyway, and building it first takes time of its own (about 150 ms
+// for 5,000 rules).
+const MAX_RULES = 256;
 
 const EMPTY: Value[] = [];
 const TRUE = (): boolean => true;
@@ -103,6 +107,7 @@ export function generateRules(node: RuleNode, tier: ClosureTier): RulesFn | null
     for (let r: CRule | undefined = first; r; r = r.else) chain.push(r);
     return chain;
   });
+  if (chains.reduce((n, c) => n + c.length, 0) > MAX_RULES) return null;
   if (kind === 'func' && chains.some((c) => c.some((r) => !r.args!.every(inlinePattern)))) return null;
   const src = new Source(tier);
   const gen = new BodyGen(src, [], '', 0);
