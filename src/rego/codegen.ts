@@ -22,7 +22,7 @@
 // The source contains no text from the policy: only slot numbers, indexes and names of
 // generated locals. Constants, closures and fallback steps are passed in an environment array.
 import type { CCall, CExpr, CRef, CRule, CTerm, RuleNode } from './compiled.js';
-import { RegoError } from './errors.js';
+import { outputConflict } from './errors.js';
 import type { Evaluator } from './eval.js';
 import type { Frame, SingleFn, Step } from './steps.js';
 import { RObject, RSet, equal, type Value } from './value.js';
@@ -111,16 +111,14 @@ export function generateRules(node: RuleNode, tier: ClosureTier): RulesFn | null
   if (kind === 'func' && chains.some((c) => c.some((r) => !r.args!.every(inlinePattern)))) return null;
   const src = new Source(tier);
   const gen = new BodyGen(src, [], '', 0);
-  const conflict = (message: string, loc: unknown) => {
-    throw new RegoError('eval_conflict_error', message, loc as CRule['loc']);
-  };
-  const message = src.ref(kind === 'func' ? 'functions must not produce multiple outputs for same inputs' : 'complete rules must not produce multiple outputs');
-  const raise = src.ref(conflict);
+  const raise = src.ref((loc: CRule['loc']) => {
+    throw outputConflict(kind, loc);
+  });
   const code = chains.map((chain, j) => {
     const first = chain[0];
     const where = kind === 'func' ? 'call && call.loc' : src.ref(first.loc);
     // result := v, or a conflict when another value was found.
-    const put = (v: string) => `if (result === undefined) result = ${v};\nelse if (!equal(result, ${v})) ${raise}(${message}, ${where});`;
+    const put = (v: string) => `if (result === undefined) result = ${v};\nelse if (!equal(result, ${v})) ${raise}(${where});`;
     const label = `chain${j}`;
     const elements = chain.map((r) => gen.ruleSolutions(r, put, label));
     const body = `${label}: {\n${elements.join('\n')}\n}`;

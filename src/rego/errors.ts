@@ -53,6 +53,15 @@ export class RegoErrors extends Error {
   }
 }
 
+/**
+ * Two different values where one is allowed: from the rules of a complete rule, or from the
+ * definitions of a function called with the same arguments. Worded as OPA words them.
+ */
+export function outputConflict(kind: 'complete' | 'func', location?: Location): RegoError {
+  const detail = kind === 'func' ? 'functions must not produce multiple outputs for same inputs' : 'complete rules must not produce multiple outputs';
+  return new RegoError('eval_conflict_error', detail, location);
+}
+
 export function formatError(code: string, detail: string, location?: Location): string {
   return location ? `${location.file}:${location.row}:${location.col}: ${code}: ${detail}` : `${code}: ${detail}`;
 }

@@ -10,9 +10,10 @@ import { checkOperands, type BuiltinContext, type BuiltinHooks } from './builtin
 import type { CCall, CExpr, CRule, CTerm, CWith, CompiledPolicy, CRef } from './compiled.js';
 import { RuleNode } from './compiled.js';
 import { forEachTerm } from './walk.js';
-import { BuiltinError, HaltError, RegoError } from './errors.js';
+import { BuiltinError, HaltError, RegoError, outputConflict } from './errors.js';
 import { RObject, RSet, canonicalKey, equal, toRegoString, type Value } from './value.js';
 import { MULTI, argMatcher, lookup, member2, member3, singleFn, unboundIsMulti, type Frame, type K } from './steps.js';
+import type { RulesFn } from './codegen.js';
 import { bodyTier, eachTier, rulesTier, termTier } from './tiers.js';
 
 export { lookup } from './steps.js';
@@ -792,7 +793,7 @@ export class Evaluator {
   private computeRuleValue(node: RuleNode): Value | undefined {
     const kind = node.kind;
     if (kind === 'complete') {
-      const generated = (node.rulesTier ??= rulesTier(node)).current();
+      const generated = generatedRules(node);
       if (generated !== null) return generated(this, undefined, undefined);
     }
     const rules = this.candidateRules(node);
@@ -803,7 +804,7 @@ export class Evaluator {
         this.evalRuleChain(rule, (v) => {
           if (result === undefined) result = v;
           else if (!equal(result, v)) {
-            throw new RegoError('eval_conflict_error', 'complete rules must not produce multiple outputs', rule.loc);
+            throw outputConflict('complete', rule.loc);
           }
           return false;
         });
@@ -1011,17 +1012,15 @@ export class Evaluator {
     return result;
   }
 
-
-
   private computeFunction(call: CCall, args: Value[]): Value | undefined {
     const node = call.func!;
-    const generated = (node.rulesTier ??= rulesTier(node)).current();
+    const generated = generatedRules(node);
     if (generated !== null) return generated(this, args, call);
     let result: Value | undefined;
     const onValue = (v: Value): boolean => {
       if (result === undefined) result = v;
       else if (!equal(result, v)) {
-        throw new RegoError('eval_conflict_error', 'functions must not produce multiple outputs for same inputs', call.loc);
+        throw outputConflict('func', call.loc);
       }
       return false;
     };
@@ -1079,6 +1078,11 @@ class UndefinedWith extends Error {
   }
 }
 export { UndefinedWith };
+
+/** A node's complete rules or function as generated code, once hot (see tiers.ts); null until then, or never. */
+function generatedRules(node: RuleNode): RulesFn | null {
+  return (node.rulesTier ??= rulesTier(node)).current();
+}
 
 // ---------------------------------------------------------------------------------------------
 // Value helpers
