@@ -393,20 +393,29 @@ function pathWalker(path: CTerm[]): (ev: Evaluator, f: Frame, v: Value | undefin
  */
 function compileSingleDataRef(r: CRef): SingleFn {
   const walk = pathWalker(r.path);
-  const base = dataPrefix(r);
-  let policy: CompiledPolicy | undefined;
-  let plan: DataRefPlan = { kind: 'general' };
+  const plan = planOf(r);
+  const base = dataPrefix(r, plan);
   return (ev, f) => {
     const prefix = base(ev);
     if (prefix !== MULTI) return walk(ev, f, prefix, r.staticLen);
     if (ev.ctx.shadow) return ev.singleRef(r, f);
+    const p = plan(ev);
+    if (p.kind === 'rule') return walk(ev, f, ev.ruleValue(p.node), p.start);
+    if (p.kind === 'extent') return ev.extent(p.node, walk(ev, f, ev.ctx.data, 0) as Value | undefined);
+    return ev.singleRef(r, f);
+  };
+}
+
+/** Where a data ref leads in the rule tree of the policy being evaluated, worked out once per policy. */
+function planOf(r: CRef): (ev: Evaluator) => DataRefPlan {
+  let policy: CompiledPolicy | undefined;
+  let plan: DataRefPlan = { kind: 'general' };
+  return (ev) => {
     if (policy !== ev.policy) {
       policy = ev.policy;
       plan = dataRefPlan(r, policy.root);
     }
-    if (plan.kind === 'rule') return walk(ev, f, ev.ruleValue(plan.node), plan.start);
-    if (plan.kind === 'extent') return ev.extent(plan.node, walk(ev, f, ev.ctx.data, 0) as Value | undefined);
-    return ev.singleRef(r, f);
+    return plan;
   };
 }
 
@@ -416,20 +425,13 @@ function compileSingleDataRef(r: CRef): SingleFn {
  * data document it was read from: documents are immutable, so it stays right for as long as the
  * same document is evaluated (typically many queries: until the data is next written).
  */
-function dataPrefix(r: CRef): (ev: Evaluator) => Value | undefined | typeof MULTI {
+function dataPrefix(r: CRef, plan = planOf(r)): (ev: Evaluator) => Value | undefined | typeof MULTI {
   const walk = pathWalker(r.path.slice(0, r.staticLen));
   const noFrame: Frame = [];
-  let policy: CompiledPolicy | undefined;
-  let isBase = false;
   let prefixOf: Value | undefined;
   let prefix: Value | undefined;
   return (ev) => {
-    if (ev.ctx.shadow) return MULTI;
-    if (policy !== ev.policy) {
-      policy = ev.policy;
-      isBase = dataRefPlan(r, policy.root).kind === 'base';
-    }
-    if (!isBase) return MULTI;
+    if (ev.ctx.shadow || plan(ev).kind !== 'base') return MULTI;
     const data = ev.ctx.data;
     if (data !== prefixOf) {
       prefix = walk(ev, noFrame, data, 0) as Value | undefined;
