@@ -424,7 +424,6 @@ export function formatNumber(n: number | bigint): string {
 // ---------------------------------------------------------------------------------------------
 // JSON edges
 
-/** Converts parsed JSON (or YAML) data into a Rego value. */
 /**
  * The internalized copy of a string (the one V8 keeps for property names). Map lookups compare
  * internalized strings by pointer; any other string is compared character by character, and a
@@ -439,6 +438,7 @@ export function internString(s: string): string {
   return s;
 }
 
+/** Converts parsed JSON (or YAML) data into a Rego value. */
 export function fromJSON(x: unknown): Value {
   if (x === null || x === undefined) return null;
   switch (typeof x) {
@@ -480,10 +480,10 @@ export function toJSON(v: Value): unknown {
   return out;
 }
 
-/** Go's encoding/json escapes <, > and & in strings; OPA output does too. */
 // Characters that JSON.stringify escapes, plus the ones Go's encoder escapes for HTML safety.
 const NEEDS_ESCAPE = /["\\\u0000-\u001f<>&\u2028\u2029\ud800-\udfff]/;
 
+/** Go's encoding/json escapes <, > and & in strings; OPA output does too. */
 function quoteString(s: string): string {
   // Most strings (names, digests, messages) need no escaping: skip JSON.stringify and the replace.
   if (!NEEDS_ESCAPE.test(s)) return '"' + s + '"';
