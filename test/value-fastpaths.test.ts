@@ -14,8 +14,13 @@ test('strings are quoted as Go does for every UTF-16 code unit', () => {
   for (let c = 0; c < 0x10000; c++) {
     const s = 'a' + String.fromCharCode(c) + 'b';
     if (stringifyJSON(s) !== goQuote(s)) assert.fail(`U+${c.toString(16)}: ${stringifyJSON(s)} != ${goQuote(s)}`);
+    // Without the HTML escapes (decision log lines): exactly JSON.stringify.
+    if (stringifyJSON(s, 0, false) !== JSON.stringify(s)) assert.fail(`U+${c.toString(16)} unescaped: ${stringifyJSON(s, 0, false)} != ${JSON.stringify(s)}`);
   }
-  for (const s of ['', 'plain', 'x"y', 'back\\slash', '\ud83d\ude00', '<a href="x">&</a>']) assert.equal(stringifyJSON(s), goQuote(s));
+  for (const s of ['', 'plain', 'x"y', 'back\\slash', '\ud83d\ude00', '<a href="x">&</a>']) {
+    assert.equal(stringifyJSON(s), goQuote(s));
+    assert.equal(stringifyJSON(s, 0, false), JSON.stringify(s));
+  }
 });
 
 /** A small deterministic generator, so a failure can be replayed. */
@@ -91,6 +96,7 @@ test('compact JSON output is the general formatter without indent', () => {
   for (let i = 0; i < 3000; i++) {
     const v = value(0);
     assert.equal(stringifyJSON(v), formatJSON(v, 0, true));
+    assert.equal(stringifyJSON(v, 0, false), formatJSON(v, 0, false));
   }
   // Plain objects (API envelopes): field order kept, undefined fields left out.
   const envelope = { result: RObject.from([['b', 1], ['a', [true, null]]]), skipped: undefined, metrics: { timer_ns: 5 } };

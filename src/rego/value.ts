@@ -490,6 +490,14 @@ function quoteString(s: string): string {
   return JSON.stringify(s).replace(/[<>&\u2028\u2029]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }
 
+// Characters that JSON.stringify escapes (control characters, quote, backslash, lone surrogates).
+const NEEDS_PLAIN_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** JSON.stringify's quoting, without its call for the strings that need no escaping. */
+function quotePlain(s: string): string {
+  return NEEDS_PLAIN_ESCAPE.test(s) ? JSON.stringify(s) : '"' + s + '"';
+}
+
 /**
  * Serialises a value as JSON text, with OPA's ordering (sorted object keys and sets for Rego
  * values; plain JS objects keep their own key order).
@@ -497,7 +505,7 @@ function quoteString(s: string): string {
  */
 export function stringifyJSON(v: Value | unknown, indent = 0, escapeHTML = true): string {
   // The common case (API answers, decision log lines) without the closures and arrays below.
-  return indent === 0 && escapeHTML ? compactJSON(v) : formatJSON(v, indent, escapeHTML);
+  return indent === 0 ? compactJSON(v, escapeHTML ? quoteString : quotePlain) : formatJSON(v, indent, escapeHTML);
 }
 
 /** The JSON text of a scalar (undefined is null), or undefined for a composite value. */
@@ -517,7 +525,7 @@ function scalarJSON(x: unknown, quote: (s: string) => string): string | undefine
 
 /** stringifyJSON's general form: any indent, with or without HTML escapes. */
 export function formatJSON(v: Value | unknown, indent: number, escapeHTML: boolean): string {
-  const q = escapeHTML ? quoteString : (s: string) => JSON.stringify(s);
+  const q = escapeHTML ? quoteString : quotePlain;
   const pad = (depth: number) => (indent > 0 ? '\n' + ' '.repeat(indent * depth) : '');
   const sep = indent > 0 ? ': ' : ':';
   const walk = (x: unknown, depth: number): string => {
@@ -547,19 +555,19 @@ export function formatJSON(v: Value | unknown, indent: number, escapeHTML: boole
   return walk(v, 0);
 }
 
-/** stringifyJSON(v) with no indent and HTML escapes: the same text, built in one pass. */
-function compactJSON(x: unknown): string {
-  const scalar = scalarJSON(x, quoteString);
+/** stringifyJSON(v) with no indent: the same text, built in one pass. `quote` says whether HTML characters are escaped. */
+function compactJSON(x: unknown, quote: (s: string) => string): string {
+  const scalar = scalarJSON(x, quote);
   if (scalar !== undefined) return scalar;
-  if (Array.isArray(x)) return compactArray(x);
-  if (x instanceof RSet) return compactArray(x.values());
+  if (Array.isArray(x)) return compactArray(x, quote);
+  if (x instanceof RSet) return compactArray(x.values(), quote);
   let out = '{';
   if (x instanceof RObject) {
     const es = x.entries();
     for (let i = 0; i < es.length; i++) {
       // Non-string keys become JSON text, which changes the order: the general form re-sorts.
-      if (typeof es[i][0] !== 'string') return formatJSON(x, 0, true);
-      out += (i === 0 ? '' : ',') + quoteString(es[i][0] as string) + ':' + compactJSON(es[i][1]);
+      if (typeof es[i][0] !== 'string') return formatJSON(x, 0, quote === quoteString);
+      out += (i === 0 ? '' : ',') + quote(es[i][0] as string) + ':' + compactJSON(es[i][1], quote);
     }
     return out + '}';
   }
@@ -567,14 +575,14 @@ function compactJSON(x: unknown): string {
   const o = x as Record<string, unknown>;
   for (const k of Object.keys(o)) {
     if (o[k] === undefined) continue;
-    out += (out.length === 1 ? '' : ',') + quoteString(k) + ':' + compactJSON(o[k]);
+    out += (out.length === 1 ? '' : ',') + quote(k) + ':' + compactJSON(o[k], quote);
   }
   return out + '}';
 }
 
-function compactArray(xs: unknown[]): string {
+function compactArray(xs: unknown[], quote: (s: string) => string): string {
   let out = '[';
-  for (let i = 0; i < xs.length; i++) out += (i === 0 ? '' : ',') + compactJSON(xs[i]);
+  for (let i = 0; i < xs.length; i++) out += (i === 0 ? '' : ',') + compactJSON(xs[i], quote);
   return out + ']';
 }
 
