@@ -4,6 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Runtime } from '../src/runtime/runtime.js';
@@ -600,5 +601,32 @@ describe('observability', () => {
       assert.equal(typeof l.level, 'string');
       assert.equal(typeof l.time, 'string');
     }
+  });
+});
+
+// Input that once crashed the server, lost an answer or got no clear message; each was found by
+// throwing random requests at it (test/server-fuzz.test.ts).
+describe('broken HTTP and bodies found by the fuzz test', () => {
+  /** Writes raw bytes and reads until the server closes the connection. */
+  const raw = (text: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      let got = '';
+      const s = connect(srv.port, '127.0.0.1', () => s.write(text));
+      s.setEncoding('latin1');
+      s.setTimeout(5000, () => s.destroy());
+      s.on('data', (d: string) => (got += d));
+      s.on('close', () => resolve(got));
+      s.on('error', reject);
+    });
+  const statuses = (answer: string): number[] => [...answer.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => Number(m[1]));
+  const lastBody = (answer: string): Record<string, unknown> => JSON.parse(answer.slice(answer.lastIndexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+
+  test('deeply nested YAML is refused clearly (two such bodies in a row aborted the process)', async () => {
+    for (const body of ['['.repeat(1000), '{a: '.repeat(1000), '- '.repeat(1000) + 'x', '['.repeat(1000)]) {
+      const r = await post(VERIFY, body, { 'Content-Type': 'application/x-yaml' });
+      assert.equal(r.status, 400, r.text);
+      assert.match(json(r).message as string, /nested too deeply: YAML bodies may nest at most 200 levels/);
+    }
+    await stillServing();
   });
 });
