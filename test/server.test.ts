@@ -629,4 +629,24 @@ describe('broken HTTP and bodies found by the fuzz test', () => {
     }
     await stillServing();
   });
+
+  test('requests Node cannot parse get OPA\'s error body, without one for HEAD', async () => {
+    const junk = await raw('FOO /health HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.deepEqual(statuses(junk), [400]);
+    assert.match(lastBody(junk).message as string, /^malformed HTTP request: Parse Error/);
+    const long = await raw(`GET /v1/data?input=${'x'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    assert.deepEqual(statuses(long), [431]);
+    assert.deepEqual(Object.keys(lastBody(long)), ['code', 'message']);
+    assert.match(lastBody(long).message as string, /too large: the limit is \d+ bytes \(send large inputs in a POST body/);
+    const head = await raw(`HEAD /v1/data?input=${'x'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    assert.deepEqual(statuses(head), [431]);
+    assert.ok(head.endsWith('\r\n\r\n'), 'no body after the headers');
+  });
+
+  test('HTTP/1.1 without a Host header is a 400 with a message; HTTP/1.0 needs none', async () => {
+    const noHost = await raw('GET /health HTTP/1.1\r\nConnection: close\r\n\r\n');
+    assert.deepEqual(statuses(noHost), [400]);
+    assert.deepEqual(lastBody(noHost), { code: 'invalid_parameter', message: 'the request has no Host header: HTTP/1.1 requires one' });
+    assert.deepEqual(statuses(await raw('GET /health HTTP/1.0\r\n\r\n')), [200]);
+  });
 });

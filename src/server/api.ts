@@ -164,6 +164,8 @@ export class Api {
     let label = 'catchall';
     let c: Ctx | undefined;
     try {
+      // HTTP/1.1 requires a Host header (RFC 9112 §3.2).
+      if (req.headers.host === undefined && req.httpVersionMinor >= 1) throw badRequest('the request has no Host header: HTTP/1.1 requires one');
       const found = this.match(pathname);
       if (!found) {
         throw new ApiError(404, 'resource_not_found', `unknown path ${pathname}: the API is under /v0/data, /v1/data, /v1/policies, /v1/query, /health and /metrics`);

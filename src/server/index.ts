@@ -3,7 +3,7 @@
 // certificate rotation and graceful shutdown. The API itself is in api.ts.
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, maxHeaderSize, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -14,6 +14,7 @@ import { Api } from './api.js';
 import { TokenAuthenticator, parseTokens } from './auth.js';
 import { declaredTooLarge } from './body.js';
 import { DecisionLogger } from './decision-log.js';
+import type { ApiErrorCode } from './errors.js';
 import { JsonLogger, type LineSink } from './log.js';
 import { ServerMetrics } from './metrics.js';
 import { splitPath } from './paths.js';
@@ -102,6 +103,42 @@ function sinkFor(target: 'stdout' | 'stderr' | 'off'): LineSink | undefined {
   return target === 'stdout' ? process.stdout : target === 'stderr' ? process.stderr : undefined;
 }
 
+/** A complete HTTP response with OPA's error body, written straight to a socket (Connection: close). */
+function rawAnswer(status: string, code: ApiErrorCode, message: string, o: { head?: boolean } = {}): string {
+  const body = JSON.stringify({ code, message }, null, 2) + '\n';
+  const head = `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+  return o.head ? head : head + body; // the answer to HEAD has no body
+}
+
+type ClientError = NodeJS.ErrnoException & { rawPacket?: Buffer; bytesParsed?: number };
+
+/** True when the request Node failed to parse is a HEAD (whose answer has no body). */
+function failedOnHead(err: ClientError): boolean {
+  const raw = err.rawPacket;
+  if (!raw || raw.subarray(0, 5).toString('latin1') !== 'HEAD ') return false;
+  // The packet may also hold pipelined requests: the failure must be in its first one.
+  const end = raw.indexOf('\r\n\r\n');
+  return end < 0 || (err.bytesParsed ?? 0) <= end + 4;
+}
+
+/** The answer to a request Node's HTTP parser refused (or that took too long to arrive). */
+function clientErrorAnswer(err: ClientError, requestTimeoutMs: number): string {
+  const head = failedOnHead(err);
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return rawAnswer(
+        '431 Request Header Fields Too Large',
+        'invalid_parameter',
+        `the request line and headers are too large: the limit is ${maxHeaderSize} bytes (send large inputs in a POST body, not in the URL)`,
+        { head },
+      );
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return rawAnswer('408 Request Timeout', 'invalid_parameter', `the request did not arrive completely within ${requestTimeoutMs} ms`, { head });
+    default:
+      return rawAnswer('400 Bad Request', 'invalid_parameter', `malformed HTTP request: ${err.message}`, { head });
+  }
+}
+
 /** Starts listening; resolves once the port is bound. Throws clear errors for bad options. */
 export async function createServer(runtime: Runtime, opts: ServerOptions): Promise<ServerHandle> {
   const { host, port } = parseAddr(opts.addr);
@@ -166,17 +203,18 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
     admission: { failureMode: opts.admissionFailureMode ?? 'deny', timeoutMs: opts.admissionTimeoutMs ?? 9000 },
   });
 
+  // The API checks the Host header itself (requireHostHeader: false) so that its answer has a body.
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => void api.handle(req, res);
   let server: Server;
   const tls = Boolean(opts.tlsCertFile || opts.tlsPrivateKeyFile);
   if (tls) {
     if (!opts.tlsCertFile || !opts.tlsPrivateKeyFile) throw new Error('HTTPS needs both --tls-cert-file and --tls-private-key-file');
     const material = loadTlsMaterial(opts.tlsCertFile, opts.tlsPrivateKeyFile);
-    const s = createHttpsServer({ cert: material.cert, key: material.key, minVersion: MIN_TLS_VERSION }, onRequest);
+    const s = createHttpsServer({ cert: material.cert, key: material.key, minVersion: MIN_TLS_VERSION, requireHostHeader: false }, onRequest);
     pollers.push(watchCertificates(s, opts.tlsCertFile, opts.tlsPrivateKeyFile, material, pollMs, logger, metrics));
     server = s;
   } else {
-    server = createHttpServer(onRequest);
+    server = createHttpServer({ requireHostHeader: false }, onRequest);
   }
   // A client that declares a body over the limit with `Expect: 100-continue` gets 413 before
   // it sends anything (curl does this for large uploads).
@@ -188,11 +226,10 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
   // Slow or stuck clients cannot hold connections forever.
   server.headersTimeout = 30_000;
   server.requestTimeout = Math.max(60_000, opts.evalTimeoutMs + 30_000);
+  // Requests Node cannot parse never reach the API; they get OPA's error body all the same.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (socket.writable && !socket.destroyed) {
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    } else socket.destroy();
+    if (socket.writable && !socket.destroyed && err.code !== 'ECONNRESET') socket.end(clientErrorAnswer(err, server.requestTimeout));
+    else socket.destroy();
   });
 
   await new Promise<void>((resolve, reject) => {
