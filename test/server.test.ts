@@ -649,4 +649,11 @@ describe('broken HTTP and bodies found by the fuzz test', () => {
     assert.deepEqual(lastBody(noHost), { code: 'invalid_parameter', message: 'the request has no Host header: HTTP/1.1 requires one' });
     assert.deepEqual(statuses(await raw('GET /health HTTP/1.0\r\n\r\n')), [200]);
   });
+
+  test('CONNECT is a 405, not a connection dropped without an answer', async () => {
+    const answer = await raw('CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n');
+    assert.deepEqual(statuses(answer), [405]);
+    assert.equal(lastBody(answer).code, 'invalid_operation');
+    await stillServing();
+  });
 });

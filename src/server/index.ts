@@ -7,6 +7,7 @@ import { createServer as createHttpServer, maxHeaderSize, type IncomingMessage, 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { BuiltinHooks } from '../rego/builtins/registry.js';
 import type { Runtime, ReloadEvent } from '../runtime/runtime.js';
@@ -104,9 +105,9 @@ function sinkFor(target: 'stdout' | 'stderr' | 'off'): LineSink | undefined {
 }
 
 /** A complete HTTP response with OPA's error body, written straight to a socket (Connection: close). */
-function rawAnswer(status: string, code: ApiErrorCode, message: string, o: { head?: boolean } = {}): string {
+function rawAnswer(status: string, code: ApiErrorCode, message: string, o: { headers?: string; head?: boolean } = {}): string {
   const body = JSON.stringify({ code, message }, null, 2) + '\n';
-  const head = `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+  const head = `HTTP/1.1 ${status}\r\nConnection: close\r\n${o.headers ?? ''}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
   return o.head ? head : head + body; // the answer to HEAD has no body
 }
 
@@ -226,6 +227,16 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
   // Slow or stuck clients cannot hold connections forever.
   server.headersTimeout = 30_000;
   server.requestTimeout = Math.max(60_000, opts.evalTimeoutMs + 30_000);
+  // CONNECT never reaches the request handler, and Node drops the connection when nobody
+  // listens for it: refuse it like any other method the API does not take.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => socket.destroy());
+    socket.end(
+      rawAnswer('405 Method Not Allowed', 'invalid_operation', 'method CONNECT is not allowed: this server is not a proxy', {
+        headers: 'Allow: GET, POST, PUT, PATCH, DELETE\r\n',
+      }),
+    );
+  });
   // Requests Node cannot parse never reach the API; they get OPA's error body all the same.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (socket.writable && !socket.destroyed && err.code !== 'ECONNRESET') socket.end(clientErrorAnswer(err, server.requestTimeout));
