@@ -204,8 +204,19 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
     admission: { failureMode: opts.admissionFailureMode ?? 'deny', timeoutMs: opts.admissionTimeoutMs ?? 9000 },
   });
 
+  // Answers not yet sent, per connection. With pipelining, a request Node cannot parse may
+  // follow requests still being answered; its 400 must come after their answers, or the client
+  // would read it as the answer to one of them.
+  const unanswered = new WeakMap<object, Set<ServerResponse>>();
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    let open = unanswered.get(req.socket);
+    if (!open) unanswered.set(req.socket, (open = new Set()));
+    const pending = open.add(res);
+    res.once('close', () => pending.delete(res));
+    api.handle(req, res);
+  };
   // The API checks the Host header itself (requireHostHeader: false) so that its answer has a body.
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => void api.handle(req, res);
+  const onRequest = handle;
   let server: Server;
   const tls = Boolean(opts.tlsCertFile || opts.tlsPrivateKeyFile);
   if (tls) {
@@ -222,7 +233,7 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
     if (declaredTooLarge(req, opts.maxBodyBytes)) res.setHeader('Connection', 'close');
     else res.writeContinue();
-    void api.handle(req, res);
+    handle(req, res);
   });
   // Slow or stuck clients cannot hold connections forever.
   server.headersTimeout = 30_000;
@@ -239,8 +250,15 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
   });
   // Requests Node cannot parse never reach the API; they get OPA's error body all the same.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (socket.writable && !socket.destroyed && err.code !== 'ECONNRESET') socket.end(clientErrorAnswer(err, server.requestTimeout));
-    else socket.destroy();
+    const answer = (): void => {
+      if (socket.writable && !socket.destroyed && err.code !== 'ECONNRESET') socket.end(clientErrorAnswer(err, server.requestTimeout));
+      else socket.destroy();
+    };
+    // A request whose body is still arriving is the broken one itself: it is not waited for.
+    const open = [...(unanswered.get(socket) ?? [])].filter((res) => res.req.complete);
+    let left = open.length;
+    if (left === 0) answer();
+    for (const res of open) res.once('close', () => --left === 0 && answer());
   });
 
   await new Promise<void>((resolve, reject) => {
