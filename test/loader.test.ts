@@ -17,6 +17,8 @@ import {
   JSONSyntaxError,
   parseYAMLValue,
   YAMLDataError,
+  MAX_YAML_DEPTH,
+  yamlNestedDeeperThan,
   globMatch,
   watchPaths,
   watchAndReload,
@@ -430,6 +432,53 @@ describe('exact numbers', () => {
     fc.assert(fc.property(fc.string({ unit: fc.constantFrom(...'{}[]:,"\\ 0123456789.-+eEtrufalsn'.split('')) }), (t) => same(t)), { numRuns: 2000 });
   });
 
+  test('YAML nested deeper than MAX_YAML_DEPTH is refused with the limit, never a stack overflow', () => {
+    assert.equal(MAX_YAML_DEPTH, 200);
+    const flow = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    const block = (n: number) => Array.from({ length: n }, (_, i) => ' '.repeat(i) + 'a:').join('\n') + ' 1\n';
+    const seq = (n: number) => Array.from({ length: n }, (_, i) => ' '.repeat(2 * i) + '-').join('\n') + ' 1\n';
+    for (const make of [flow, block, seq]) {
+      // The limit itself is fine...
+      let v = parseYAMLValue(make(MAX_YAML_DEPTH));
+      let depth = 0;
+      while (v !== null && typeof v === 'object') {
+        depth++;
+        v = Array.isArray(v) ? (v[0] ?? null) : ((v as RObject).get('a') ?? null);
+      }
+      assert.equal(depth, MAX_YAML_DEPTH);
+      assert.equal(yamlNestedDeeperThan(make(MAX_YAML_DEPTH), MAX_YAML_DEPTH), false);
+      // ...one more level, or 100,000 more, is an error naming the limit (several times over:
+      // the library's second stack overflow used to abort the process).
+      for (const n of [MAX_YAML_DEPTH + 1, 1000, 1000, 100000]) {
+        if (make !== flow && n > 1000) continue; // block forms grow quadratically with depth
+        assert.equal(yamlNestedDeeperThan(make(n), MAX_YAML_DEPTH), true);
+        assert.throws(
+          () => parseYAMLValue(make(n)),
+          (e: unknown) => e instanceof YAMLDataError && /nested too deeply: YAML data may nest at most 200 levels/.test(e.message) && e.line !== undefined,
+        );
+      }
+    }
+    // Aliases can nest an anchored collection inside another: the built value is checked too.
+    const d = 150;
+    const aliased = `a: &a ${'['.repeat(d)}1${']'.repeat(d)}\nb: ${'['.repeat(d)}*a${']'.repeat(d)}\n`;
+    assert.equal(yamlNestedDeeperThan(aliased, MAX_YAML_DEPTH), false);
+    assert.throws(() => parseYAMLValue(aliased), /nested too deeply/);
+  });
+
+  test('a deeply nested YAML data file is a load error naming the file', async () => {
+    const deep = '['.repeat(1500) + ']'.repeat(1500); // deeper than the JSON limit too
+    const dir = await tree({ 'sub/deep.yaml': `a: ${deep}\n`, 'sub/deep2.yml': `- ${deep}\n`, 'ok.yaml': 'x: 1\n' });
+    for (let round = 0; round < 2; round++) {
+      const e = await loadErrors([dir]);
+      assert.equal(e.errors.length, 2, e.message);
+      assert.match(e.errors[0].message, /sub\/deep\.yaml:1:\d+: invalid YAML: document is nested too deeply: YAML data may nest at most 200 levels/);
+      assert.match(e.errors[1].message, /sub\/deep2\.yml:1:\d+: invalid YAML: document is nested too deeply/);
+    }
+    // Named explicitly without a known extension, it is not YAML either (and does not crash).
+    const odd = await tree({ 'deep.txt': deep });
+    assert.match((await loadErrors([path.join(odd, 'deep.txt')])).message, /deep\.txt: can't recognize file type/);
+  });
+
   test('YAML values are JSON-shaped', () => {
     assert.deepEqual(toJSON(parseYAMLValue('1: a\ntrue: b\nyes: on\n')), { '1': 'a', true: 'b', yes: 'on' });
     assert.throws(() => parseYAMLValue('a: .inf'), YAMLDataError);
@@ -643,6 +692,44 @@ describe('watchAndReload', () => {
       await p;
       await r.idle();
       assert.equal(good?.data.get('v'), 3);
+    } finally {
+      r.close();
+    }
+  });
+
+  test('a YAML file edited to nest too deeply is a reload error (twice), and the last good result stays', async () => {
+    const dir = await tree({ 'a.yaml': 'v: 1\n' });
+    let good: LoadResult | undefined;
+    const errors: string[] = [];
+    const r = watchAndReload([dir], { parseModule: fakeParse, debounceMs: 50 }, {
+      onLoad(result) {
+        good = result;
+      },
+      onError(err) {
+        errors.push(String((err as Error).message));
+      },
+    });
+    /** Waits for a reload outcome (a generous limit, not a timing assertion). */
+    const until = async (what: string, ok: () => boolean) => {
+      for (let i = 0; i < 400 && !ok(); i++) await new Promise((res) => setTimeout(res, 25));
+      await r.idle();
+      assert.ok(ok(), `no ${what} within 10s`);
+    };
+    try {
+      await fsp.writeFile(path.join(dir, 'a.yaml'), 'v: 2\n');
+      await until('reload', () => good?.data.get('v') === 2);
+      // The second stack overflow in the YAML library used to abort the process.
+      const flow = `v: ${'['.repeat(1000)}${']'.repeat(1000)}\n`;
+      const block = `v:\n${Array.from({ length: 400 }, (_, i) => ' '.repeat(i + 1) + 'x:').join('\n')} 1\n`;
+      for (const text of [flow, block, flow]) {
+        const before = errors.length;
+        await fsp.writeFile(path.join(dir, 'a.yaml'), text);
+        await until('reload error', () => errors.length > before);
+        assert.match(errors.at(-1) ?? '', /a\.yaml:\d+:\d+: invalid YAML: document is nested too deeply: YAML data may nest at most 200 levels/);
+        assert.equal(good?.data.get('v'), 2, 'the last good result is kept by the caller');
+      }
+      await fsp.writeFile(path.join(dir, 'a.yaml'), 'v: 3\n');
+      await until('reload', () => good?.data.get('v') === 3);
     } finally {
       r.close();
     }

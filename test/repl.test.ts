@@ -545,4 +545,28 @@ test('CLI: run -w reloads an edited policy; a broken edit keeps the last good st
   }
 });
 
+test('CLI: run -w, a data file edited to nest too deeply is a reload error (twice); the old data stays', async () => {
+  const dir = tempSeedCopy();
+  const file = join(dir, 'data', 'extra.yaml');
+  writeFileSync(file, 'extra: 1\n');
+  const cli = startCli(['run', '-w', 'policies', 'data'], dir);
+  try {
+    cli.child.stdin.write('data.extra\n');
+    await waitFor(cli.out, /> 1\n/, 'the first answer');
+    // The YAML library's second stack overflow used to abort the whole process.
+    for (let round = 1; round <= 2; round++) {
+      writeFileSync(file, `extra: ${'['.repeat(1000)}${']'.repeat(1000)}\n`);
+      await waitFor(cli.out, new RegExp(`(# reload error[^]*){${round}}`), `reload error ${round}`);
+      assert.match(cli.out(), /# reload error \(keeping the previous policies and data\): 1 error occurred: \S*extra\.yaml:1:\d+: invalid YAML: document is nested too deeply: YAML data may nest at most 200 levels/);
+    }
+    cli.child.stdin.write('data.extra\n');
+    await waitFor(cli.out, /> 1\n[^]*> 1\n/, 'the old answer again');
+    cli.child.stdin.end();
+    assert.equal(await cli.exit, 0, cli.err());
+  } finally {
+    cli.child.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.after(() => shared?.close());

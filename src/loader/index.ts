@@ -4,7 +4,7 @@ export type { LoadOptions, LoadResult, LoadedModule, ParseModuleFn, RegoVersionO
 export { LoadError, LoadErrors } from './errors.js';
 export type { LoadErrorKind } from './errors.js';
 export { parseJSONValue, parseJSONExact, JSONSyntaxError } from './json.js';
-export { parseYAMLValue, YAMLDataError } from './yaml.js';
+export { parseYAMLValue, YAMLDataError, MAX_YAML_DEPTH, yamlNestedDeeperThan } from './yaml.js';
 export { globMatch, compileGlob, GlobPatternError } from './glob.js';
 export { formatDataPath } from './merge.js';
 export { watchPaths } from './watch.js';

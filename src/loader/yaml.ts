@@ -4,8 +4,20 @@
 // become strings, and values JSON cannot hold (.inf, .nan) are errors. We use the YAML 1.2 core
 // schema (`yes`/`on` stay strings, no timestamps), integers are read as bigint so large ones stay
 // exact, and anchors/aliases are capped by the library's alias limit (no "billion laughs").
-import { parseAllDocuments } from 'yaml';
+//
+// Nesting is capped at MAX_YAML_DEPTH. The YAML library builds documents recursively and runs
+// out of stack at a few hundred levels (a ~1 KB text such as `[[[[...]]]]`); worse, a second such
+// failure can abort the whole process (V8 fails compiling a regular expression without stack)
+// instead of throwing. Its tokenizer and CST parser are iterative, so each document's depth is
+// measured on the CST before the document is built, and the built value is checked again
+// (aliases can nest an anchored collection inside another one).
+import { Composer, LineCounter, Parser, type CST, type Document } from 'yaml';
 import { RObject, normalizeBigInt, type Value } from '../rego/value.js';
+
+/** YAML data may nest arrays and objects this deep (JSON data: MAX_JSON_DEPTH in src/rego/json.ts). */
+export const MAX_YAML_DEPTH = 200;
+
+const TOO_DEEP = `document is nested too deeply: YAML data may nest at most ${MAX_YAML_DEPTH} levels of arrays and objects`;
 
 export class YAMLDataError extends Error {
   readonly detail: string;
@@ -20,17 +32,62 @@ export class YAMLDataError extends Error {
   }
 }
 
-/** Parses one YAML document into a value. An empty document is null, as in OPA. */
+/**
+ * The first collection token nested deeper than `max` in a CST token (a document from
+ * `new Parser().parse(text)`), or undefined. Iterative: the depth can be anything.
+ */
+function tooDeepToken(root: CST.Token, max: number): CST.Token | undefined {
+  const todo: Array<{ token: CST.Token; depth: number }> = [{ token: root, depth: 0 }];
+  for (let next = todo.pop(); next; next = todo.pop()) {
+    const { token } = next;
+    const collection = token.type === 'block-map' || token.type === 'block-seq' || token.type === 'flow-collection';
+    const depth = collection ? next.depth + 1 : next.depth;
+    if (depth > max) return token;
+    if (token.type === 'document' && token.value) todo.push({ token: token.value, depth });
+    if (collection) {
+      for (const item of token.items) {
+        if (item.key) todo.push({ token: item.key, depth });
+        if (item.value) todo.push({ token: item.value, depth });
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * True when a YAML text nests collections deeper than `max` (checked on the library's CST,
+ * without building the documents, so any depth is safe to measure).
+ */
+export function yamlNestedDeeperThan(text: string, max: number): boolean {
+  for (const token of new Parser().parse(text)) if (tooDeepToken(token, max)) return true;
+  return false;
+}
+
+/**
+ * Parses one YAML document into a value. An empty document is null, as in OPA. Throws
+ * YAMLDataError for bad YAML, several documents, values JSON cannot hold, and documents nested
+ * deeper than MAX_YAML_DEPTH.
+ */
 export function parseYAMLValue(text: string): Value {
-  const docs = parseAllDocuments(text, { intAsBigInt: true, uniqueKeys: true, prettyErrors: true });
-  // parseAllDocuments returns an EmptyStream (an array with `empty`) for input without documents.
-  const list = Array.isArray(docs) ? docs : [docs];
+  // What parseAllDocuments does, with the depth check between the CST and the composer.
+  const lines = new LineCounter();
+  const composer = new Composer({ intAsBigInt: true, uniqueKeys: true });
+  const list: Document.Parsed[] = [];
+  for (const token of new Parser(lines.addNewLine).parse(text)) {
+    const deep = tooDeepToken(token, MAX_YAML_DEPTH);
+    if (deep) {
+      const { line, col } = lines.linePos(deep.offset);
+      throw new YAMLDataError(TOO_DEEP, line, col);
+    }
+    list.push(...composer.next(token));
+  }
+  list.push(...composer.end());
   if (list.length === 0) return null;
   for (const doc of list) {
     const err = doc.errors[0];
     if (err) {
-      const pos = err.linePos?.[0];
-      throw new YAMLDataError(firstLine(err.message), pos?.line, pos?.col);
+      const { line, col } = lines.linePos(err.pos[0]);
+      throw new YAMLDataError(firstLine(err.message), line, col);
     }
   }
   if (list.length > 1) {
@@ -38,7 +95,7 @@ export function parseYAMLValue(text: string): Value {
     // trap, so we refuse instead.
     const second = list[1];
     const range = second.range?.[0];
-    const { line, col } = range !== undefined ? lineCol(text, range) : { line: undefined, col: undefined };
+    const { line, col } = range !== undefined ? lines.linePos(range) : { line: undefined, col: undefined };
     throw new YAMLDataError(`a data file must hold one YAML document, found ${list.length}`, line, col);
   }
   let js: unknown;
@@ -47,7 +104,7 @@ export function parseYAMLValue(text: string): Value {
   } catch (e) {
     throw new YAMLDataError(firstLine((e as Error).message));
   }
-  return toValue(js);
+  return toValue(js, 0);
 }
 
 function firstLine(s: string): string {
@@ -55,19 +112,7 @@ function firstLine(s: string): string {
   return s.split('\n')[0].replace(/ at line \d+, column \d+:?\s*$/, '');
 }
 
-function lineCol(text: string, offset: number): { line: number; col: number } {
-  let line = 1;
-  let col = 1;
-  for (let k = 0; k < offset && k < text.length; k++) {
-    if (text.charCodeAt(k) === 0x0a) {
-      line++;
-      col = 1;
-    } else col++;
-  }
-  return { line, col };
-}
-
-function toValue(x: unknown): Value {
+function toValue(x: unknown, depth: number): Value {
   if (x === null || x === undefined) return null;
   switch (typeof x) {
     case 'boolean':
@@ -79,17 +124,19 @@ function toValue(x: unknown): Value {
       if (!Number.isFinite(x)) throw new YAMLDataError(`unsupported value ${x}: JSON has no infinity or NaN`);
       return x;
   }
-  if (Array.isArray(x)) return x.map(toValue);
-  if (x instanceof Map) {
-    const o = new RObject();
-    for (const [k, v] of x) o.set(String(k), toValue(v));
-    return o;
-  }
-  if (x instanceof Set) return [...x].map(toValue);
   if (x instanceof Uint8Array) return Buffer.from(x).toString('base64');
   if (x instanceof Date) return x.toISOString();
+  // Past the CST check only aliases can nest deeper (an anchored collection inside another).
+  if (++depth > MAX_YAML_DEPTH) throw new YAMLDataError(TOO_DEEP);
+  if (Array.isArray(x)) return x.map((v) => toValue(v, depth));
+  if (x instanceof Map) {
+    const o = new RObject();
+    for (const [k, v] of x) o.set(String(k), toValue(v, depth));
+    return o;
+  }
+  if (x instanceof Set) return [...x].map((v) => toValue(v, depth));
   const o = new RObject();
   const rec = x as Record<string, unknown>;
-  for (const k of Object.keys(rec)) o.set(k, toValue(rec[k]));
+  for (const k of Object.keys(rec)) o.set(k, toValue(rec[k], depth));
   return o;
 }
