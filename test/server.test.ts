@@ -625,7 +625,7 @@ describe('broken HTTP and bodies found by the fuzz test', () => {
     for (const body of ['['.repeat(1000), '{a: '.repeat(1000), '- '.repeat(1000) + 'x', '['.repeat(1000)]) {
       const r = await post(VERIFY, body, { 'Content-Type': 'application/x-yaml' });
       assert.equal(r.status, 400, r.text);
-      assert.match(json(r).message as string, /nested too deeply: YAML bodies may nest at most 200 levels/);
+      assert.match(json(r).message as string, /nested too deeply: YAML data may nest at most 200 levels/);
     }
     await stillServing();
   });

@@ -2,7 +2,6 @@
 // cannot expand past it), then parse as JSON (exact integers) or YAML.
 import type { IncomingMessage } from 'node:http';
 import { gunzipSync } from 'node:zlib';
-import { Parser, type CST } from 'yaml';
 import { parseYAMLValue } from '../loader/index.js';
 import { parseJSON, type Value } from '../rego/value.js';
 import { ApiError } from './errors.js';
@@ -115,34 +114,6 @@ export function isYAML(contentType: string | undefined): boolean {
 
 const NOT_SPACE = /\S/;
 
-/** YAML bodies may nest collections this deep (JSON bodies: MAX_JSON_DEPTH in src/rego/json.ts). */
-export const MAX_YAML_DEPTH = 200;
-
-/**
- * True when a YAML text nests collections deeper than `max`. The YAML library builds documents
- * recursively and runs out of stack at a few hundred levels; its second such failure can abort
- * the whole process (V8 compiling a regular expression without stack) instead of throwing.
- * Its tokenizer is iterative, so the depth is measured on the tokens first.
- */
-export function yamlNestedDeeperThan(text: string, max: number): boolean {
-  const todo: Array<{ token: CST.Token; depth: number }> = [];
-  for (const token of new Parser().parse(text)) todo.push({ token, depth: 0 });
-  for (let next = todo.pop(); next; next = todo.pop()) {
-    const { token } = next;
-    const collection = token.type === 'block-map' || token.type === 'block-seq' || token.type === 'flow-collection';
-    const depth = collection ? next.depth + 1 : next.depth;
-    if (depth > max) return true;
-    if (token.type === 'document' && token.value) todo.push({ token: token.value, depth });
-    if (collection) {
-      for (const item of token.items) {
-        if (item.key) todo.push({ token: item.key, depth });
-        if (item.value) todo.push({ token: item.value, depth });
-      }
-    }
-  }
-  return false;
-}
-
 /**
  * Parses a document from a body: YAML when the Content-Type says so, JSON otherwise.
  * An empty body is `undefined`. Throws a plain Error whose message says what is wrong.
@@ -150,10 +121,7 @@ export function yamlNestedDeeperThan(text: string, max: number): boolean {
 export function parseDocument(body: Buffer | string, contentType: string | undefined): Value | undefined {
   const text = typeof body === 'string' ? body : body.toString('utf8');
   if (!NOT_SPACE.test(text)) return undefined; // blank (what trim() removes is what \s matches), without copying the body
-  if (isYAML(contentType)) {
-    if (yamlNestedDeeperThan(text, MAX_YAML_DEPTH)) throw new Error(`document is nested too deeply: YAML bodies may nest at most ${MAX_YAML_DEPTH} levels`);
-    return parseYAMLValue(text);
-  }
+  if (isYAML(contentType)) return parseYAMLValue(text); // refuses YAML nested too deeply (MAX_YAML_DEPTH)
   try {
     return parseJSON(text);
   } catch (e) {
