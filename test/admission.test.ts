@@ -235,6 +235,9 @@ test('admission: malformed bodies get a 400 with an OPA-style error', () => {
     [{ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1' }, /missing "request"/],
     [{ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', request: { operation: 'CREATE' } }, /missing "request.uid"/],
     [{ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', request: { uid: 7 } }, /missing "request.uid"/],
+    // Exact integers beyond 2^53 are bigints, which JSON.stringify cannot format.
+    ['{"kind": [123456789012345678901234567890], "apiVersion": "admission.k8s.io/v1"}', /got \[123456789012345678901234567890\]/],
+    [{ kind: 'AdmissionReview', apiVersion: 2n ** 70n }, /unsupported apiVersion 1180591620717411303424/],
   ];
   for (const [body, message] of cases) {
     const r = admit(runtime, body, OPTS);

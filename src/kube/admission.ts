@@ -17,7 +17,7 @@
 import type { BuiltinHooks } from '../rego/builtins/registry.js';
 import { RegoError, RegoErrors, HaltError } from '../rego/errors.js';
 import type { PreparedQuery } from '../rego/index.js';
-import { fromJSON, parseJSON, RObject, toJSON, type Value } from '../rego/value.js';
+import { fromJSON, parseJSON, RObject, stringifyJSON, toJSON, type Value } from '../rego/value.js';
 import { parseImageReference, isReferenceError } from './reference.js';
 import {
   CONTAINER_LISTS,
@@ -121,6 +121,11 @@ function decodeBody(body: unknown): { value: unknown } | { error: string } {
   }
 }
 
+/** A JSON value as text for a message. Unlike JSON.stringify it takes the bigints of exact integers. */
+function jsonText(v: unknown): string {
+  return stringifyJSON(v, 0, false);
+}
+
 function kindOf(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
@@ -139,11 +144,11 @@ export function admit(runtime: AdmissionRuntime, body: unknown, opts: AdmitOptio
   if (review === undefined) return badRequest('the body is empty: expected the AdmissionReview the API server sends');
   if (!isJSONObject(review)) return badRequest(`expected an AdmissionReview object, got ${kindOf(review)}`);
   if (review.kind !== 'AdmissionReview') {
-    return badRequest(`expected kind "AdmissionReview", got ${review.kind === undefined ? 'none' : JSON.stringify(review.kind)}`);
+    return badRequest(`expected kind "AdmissionReview", got ${review.kind === undefined ? 'none' : jsonText(review.kind)}`);
   }
   const apiVersion = review.apiVersion;
   if (typeof apiVersion !== 'string' || !(SUPPORTED_VERSIONS as readonly string[]).includes(apiVersion)) {
-    return badRequest(`unsupported apiVersion ${apiVersion === undefined ? '(none)' : JSON.stringify(apiVersion)}: expected ${SUPPORTED_VERSIONS.join(' or ')}`);
+    return badRequest(`unsupported apiVersion ${apiVersion === undefined ? '(none)' : jsonText(apiVersion)}: expected ${SUPPORTED_VERSIONS.join(' or ')}`);
   }
   const request = review.request;
   if (!isJSONObject(request)) return badRequest('missing "request": an AdmissionReview from the API server carries the request to review');
@@ -166,7 +171,7 @@ export function admit(runtime: AdmissionRuntime, body: unknown, opts: AdmitOptio
     const operation = request.operation;
     if (operation === 'DELETE' || operation === 'CONNECT') return answer({ uid, allowed: true }, 'skipped');
     if (operation !== 'CREATE' && operation !== 'UPDATE') {
-      return invalid(`request.operation must be CREATE, UPDATE, DELETE or CONNECT, got ${JSON.stringify(operation ?? null)}`);
+      return invalid(`request.operation must be CREATE, UPDATE, DELETE or CONNECT, got ${jsonText(operation ?? null)}`);
     }
     const object = request.object;
     if (!isJSONObject(object)) return invalid(`request.object must be the ${operation === 'CREATE' ? 'new' : 'updated'} object, got ${kindOf(object)}`);
@@ -344,14 +349,14 @@ function truncate(s: string): string {
 
 function stringList(v: unknown): string[] {
   if (!Array.isArray(v)) return [];
-  const out = v.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).map(truncate);
+  const out = v.map((x) => (typeof x === 'string' ? x : jsonText(x))).map(truncate);
   return out.length > MAX_WARNINGS ? [...out.slice(0, MAX_WARNINGS - 1), `... and ${out.length - MAX_WARNINGS + 1} more warnings`] : out;
 }
 
 function stringMap(v: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (!isJSONObject(v)) return out;
-  for (const [k, x] of Object.entries(v)) out[k] = typeof x === 'string' ? x : JSON.stringify(x);
+  for (const [k, x] of Object.entries(v)) out[k] = typeof x === 'string' ? x : jsonText(x);
   return out;
 }
 

@@ -215,18 +215,17 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
     res.once('close', () => pending.delete(res));
     api.handle(req, res);
   };
-  // The API checks the Host header itself (requireHostHeader: false) so that its answer has a body.
-  const onRequest = handle;
   let server: Server;
+  // The API checks the Host header itself (requireHostHeader: false) so that its answer has a body.
   const tls = Boolean(opts.tlsCertFile || opts.tlsPrivateKeyFile);
   if (tls) {
     if (!opts.tlsCertFile || !opts.tlsPrivateKeyFile) throw new Error('HTTPS needs both --tls-cert-file and --tls-private-key-file');
     const material = loadTlsMaterial(opts.tlsCertFile, opts.tlsPrivateKeyFile);
-    const s = createHttpsServer({ cert: material.cert, key: material.key, minVersion: MIN_TLS_VERSION, requireHostHeader: false }, onRequest);
+    const s = createHttpsServer({ cert: material.cert, key: material.key, minVersion: MIN_TLS_VERSION, requireHostHeader: false }, handle);
     pollers.push(watchCertificates(s, opts.tlsCertFile, opts.tlsPrivateKeyFile, material, pollMs, logger, metrics));
     server = s;
   } else {
-    server = createHttpServer({ requireHostHeader: false }, onRequest);
+    server = createHttpServer({ requireHostHeader: false }, handle);
   }
   // A client that declares a body over the limit with `Expect: 100-continue` gets 413 before
   // it sends anything (curl does this for large uploads).
