@@ -47,6 +47,17 @@ test('a runaway evaluation stops at the deadline with eval_cancel_error', () => 
   );
 });
 
+test('a builtin that builds a large value in one call stops at the deadline too', () => {
+  // One call, one step for the evaluator: only numbers.range itself can notice the time limit.
+  const big = compilePolicies([{ file: 'r.rego', text: 'package r\nn := count(numbers.range(1, 10000000))\n' }]);
+  assert.throws(
+    () => prepareQuery(big, 'data.r.n').eval({ deadline: Date.now() - 1 }),
+    (e: unknown) => e instanceof RegoError && e.code === 'eval_cancel_error',
+  );
+  // Without a time limit the same range is built whole.
+  assert.equal(prepareQuery(big, 'data.r.n').evalValue({}), 10_000_000);
+});
+
 test('unsafe and unknown references in a query are compile errors, not crashes', () => {
   assert.throws(() => prepareQuery(policy, 'x > y'), (e: unknown) => e instanceof RegoErrors && e.code === 'rego_unsafe_var_error');
   assert.throws(() => prepareQuery(policy, 'x := nope.f(1)'), (e: unknown) => e instanceof RegoErrors && e.code === 'rego_type_error');

@@ -62,6 +62,11 @@ export function outputConflict(kind: 'complete' | 'func', location?: Location): 
   return new RegoError('eval_conflict_error', detail, location);
 }
 
+/** The error that ends an evaluation past its deadline (OPA's wording). */
+export function evalCancelled(): RegoError {
+  return new RegoError('eval_cancel_error', 'caller cancelled query execution');
+}
+
 export function formatError(code: string, detail: string, location?: Location): string {
   return location ? `${location.file}:${location.row}:${location.col}: ${code}: ${detail}` : `${code}: ${detail}`;
 }

@@ -10,7 +10,7 @@ import { checkOperands, type BuiltinContext, type BuiltinHooks } from './builtin
 import type { CCall, CExpr, CRule, CTerm, CWith, CompiledPolicy, CRef } from './compiled.js';
 import { RuleNode } from './compiled.js';
 import { forEachTerm } from './walk.js';
-import { BuiltinError, HaltError, RegoError, outputConflict } from './errors.js';
+import { BuiltinError, HaltError, RegoError, evalCancelled, outputConflict } from './errors.js';
 import { RObject, RSet, canonicalKey, equal, toRegoString, type Value } from './value.js';
 import { MULTI, argMatcher, lookup, member2, member3, singleFn, unboundIsMulti, type Frame, type K } from './steps.js';
 import type { RulesFn } from './codegen.js';
@@ -96,7 +96,7 @@ export class Evaluator {
     this.strict = opts.strictBuiltinErrors ?? false;
     this.deadline = opts.deadline;
     this.collectNotes = opts.collectNotes ?? false;
-    this.builtinCtx = new QueryBuiltinContext(opts.nowNs, opts.hooks ?? {}, policy.modules);
+    this.builtinCtx = new QueryBuiltinContext(opts.nowNs, opts.hooks ?? {}, policy.modules, opts.deadline);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ export class Evaluator {
    */
   tick(): void {
     if (this.deadline !== undefined && (++this.steps & 1023) === 0 && Date.now() > this.deadline) {
-      throw new RegoError('eval_cancel_error', 'caller cancelled query execution');
+      throw evalCancelled();
     }
   }
 
@@ -1058,6 +1058,7 @@ class QueryBuiltinContext implements BuiltinContext {
     now: bigint | undefined,
     readonly hooks: BuiltinHooks,
     readonly modules: CompiledPolicy['modules'],
+    readonly deadline: number | undefined,
   ) {
     this.now = now;
   }

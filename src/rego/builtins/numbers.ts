@@ -11,7 +11,7 @@
 // makes e.g. 0.1 + 0.2 come out as 0.3, as in OPA, and 1e30 + 1 exact.
 import { BuiltinError } from '../errors.js';
 import { RSet, normalizeBigInt, typeName, type Value } from '../value.js';
-import { registerBuiltins } from './registry.js';
+import { checkDeadline, registerBuiltins, type BuiltinContext } from './registry.js';
 
 export type Num = number | bigint;
 
@@ -332,14 +332,27 @@ function minusImpl(args: Value[]): Value {
 /** Ranges beyond this many elements are refused instead of exhausting memory. */
 export const MAX_RANGE_LENGTH = 10_000_000;
 
-function range(name: string, x: bigint, y: bigint, step: bigint): Value[] {
+function range(name: string, x: bigint, y: bigint, step: bigint, ctx: BuiltinContext): Value[] {
   const span = x <= y ? y - x : x - y;
   if (span / step + 1n > BigInt(MAX_RANGE_LENGTH)) {
     throw new BuiltinError(`${name}: range too large (more than ${MAX_RANGE_LENGTH} numbers)`);
   }
-  const out: Value[] = [];
-  if (x <= y) for (let i = x; i <= y; i += step) out.push(normalizeBigInt(i));
-  else for (let i = x; i >= y; i -= step) out.push(normalizeBigInt(i));
+  const out: Value[] = new Array(Number(span / step) + 1);
+  const by = x <= y ? step : -step;
+  const safe = BigInt(Number.MAX_SAFE_INTEGER);
+  if (x >= -safe && x <= safe && y >= -safe && y <= safe) {
+    // Every element is a safe integer: count in numbers, not bigints (about 20x faster).
+    for (let i = 0, n = Number(x), d = Number(by); i < out.length; i++, n += d) {
+      // A range of millions takes long enough to outlast the evaluation's time limit.
+      if ((i & 0xffff) === 0xffff) checkDeadline(ctx);
+      out[i] = n;
+    }
+  } else {
+    for (let i = 0, n = x; i < out.length; i++, n += by) {
+      if ((i & 0xffff) === 0xffff) checkDeadline(ctx);
+      out[i] = normalizeBigInt(n);
+    }
+  }
   return out;
 }
 
@@ -439,20 +452,20 @@ registerBuiltins(
     args: NUM2,
     result: 'array[number]',
     category: 'numbers',
-    impl: (args) => range('numbers.range', intOperand(numberOperand(args[0], 1), 1), intOperand(numberOperand(args[1], 2), 2), 1n),
+    impl: (args, ctx) => range('numbers.range', intOperand(numberOperand(args[0], 1), 1), intOperand(numberOperand(args[1], 2), 2), 1n, ctx),
   },
   {
     name: 'numbers.range_step',
     args: ['number', 'number', 'number'],
     result: 'array[number]',
     category: 'numbers',
-    impl: (args) => {
+    impl: (args, ctx) => {
       const x = intOperand(numberOperand(args[0], 1), 1);
       const y = intOperand(numberOperand(args[1], 2), 2);
       const step = intOperand(numberOperand(args[2], 3), 3);
       // OPA's message names the builtin itself (and the evaluator prefixes it once more).
       if (step <= 0n) throw new BuiltinError('numbers.range_step: step must be a positive integer');
-      return range('numbers.range_step', x, y, step);
+      return range('numbers.range_step', x, y, step, ctx);
     },
   },
   {

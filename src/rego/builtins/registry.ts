@@ -3,7 +3,7 @@
 //
 // Category files (strings.ts, numbers.ts, ...) call `registerBuiltins` at import time;
 // `builtins/index.ts` imports every category.
-import { BuiltinError } from '../errors.js';
+import { BuiltinError, evalCancelled } from '../errors.js';
 import type { Location, Module } from '../ast.js';
 import { RObject, RSet, typeName, type Value } from '../value.js';
 
@@ -28,6 +28,16 @@ export interface BuiltinContext {
   readonly hooks: BuiltinHooks;
   /** The policy's modules (for rego.metadata.*). */
   readonly modules?: readonly Module[];
+  /** When the evaluation must stop (ms since the epoch), if it has a time limit. */
+  readonly deadline?: number;
+}
+
+/**
+ * Ends the evaluation when its time limit has passed. The evaluator checks between steps; a
+ * builtin that builds a large value in one call (numbers.range) checks as it goes.
+ */
+export function checkDeadline(ctx: BuiltinContext): void {
+  if (ctx.deadline !== undefined && Date.now() > ctx.deadline) throw evalCancelled();
 }
 
 export interface BuiltinHooks {
