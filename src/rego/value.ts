@@ -417,8 +417,11 @@ export function parseNumber(raw: string): number | bigint | undefined {
 /** Formats a number as OPA prints it in JSON. */
 export function formatNumber(n: number | bigint): string {
   if (typeof n === 'bigint') return n.toString();
+  // The same digits as toFixed(0) for safe integers, and several times faster.
+  if (Number.isSafeInteger(n)) return String(n);
+  // Larger integral doubles print all their digits, not the shortest form with zeros.
   if (Number.isInteger(n) && Math.abs(n) < 1e21) return n.toFixed(0);
-  return String(n).replace('e+', 'e+');
+  return String(n);
 }
 
 // ---------------------------------------------------------------------------------------------
