@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compilePolicies, prepareQuery } from '../src/rego/index.js';
-import { RObject, RSet, compareStrings, equal, formatJSON, stringifyJSON, toJSON, type Value } from '../src/rego/value.js';
+import { RObject, RSet, compareStrings, equal, formatJSON, formatNumber, stringifyJSON, toJSON, type Value } from '../src/rego/value.js';
 
 /** What Go's encoder writes for a string: JSON.stringify, plus the HTML-safe escapes. */
 function goQuote(s: string): string {
@@ -102,4 +102,23 @@ test('compact JSON output is the general formatter without indent', () => {
   const envelope = { result: RObject.from([['b', 1], ['a', [true, null]]]), skipped: undefined, metrics: { timer_ns: 5 } };
   assert.equal(stringifyJSON(envelope), formatJSON(envelope, 0, true));
   assert.equal(stringifyJSON(envelope), '{"result":{"a":[true,null],"b":1},"metrics":{"timer_ns":5}}');
+});
+
+test('numbers print as before the safe-integer shortcut: integral doubles in full, others shortest', () => {
+  const cases: Array<[number | bigint, string]> = [
+    [0, '0'],
+    [-0, '0'],
+    [42, '42'],
+    [-7, '-7'],
+    [Number.MAX_SAFE_INTEGER, '9007199254740991'],
+    [-Number.MAX_SAFE_INTEGER, '-9007199254740991'],
+    [2 ** 53, '9007199254740992'],
+    [1e20, '100000000000000000000'],
+    [123456789012345678901, '123456789012345683968'],
+    [1e21, '1e+21'],
+    [1.5, '1.5'],
+    [1e-7, '1e-7'],
+    [2n ** 70n, '1180591620717411303424'],
+  ];
+  for (const [n, text] of cases) assert.equal(formatNumber(n), text, String(n));
 });
