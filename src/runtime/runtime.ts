@@ -7,10 +7,11 @@ import { load, watchPaths, type Watcher } from '../loader/index.js';
 import type { Module } from '../rego/ast.js';
 import type { CompiledPolicy } from '../rego/compiled.js';
 import { compile } from '../rego/compiler.js';
+import { dataConflicts } from '../rego/data-conflicts.js';
 import { RegoError, RegoErrors } from '../rego/errors.js';
 import { parseModule } from '../rego/parser.js';
 import { prepareQuery, type PreparedQuery, type PrepareOptions } from '../rego/index.js';
-import { RObject } from '../rego/value.js';
+import { RObject, type Value } from '../rego/value.js';
 import { Store } from '../store/index.js';
 
 export interface RuntimeOptions {
@@ -63,9 +64,10 @@ export class Runtime extends EventEmitter {
   static async start(options: RuntimeOptions): Promise<Runtime> {
     const loaded = await load(options.paths, { regoVersion: options.regoVersion ?? 'auto', ignore: options.ignore });
     const modules = loaded.modules.map((m): PolicyModule => ({ id: m.file, text: m.text, module: m.module, source: 'file' }));
-    const compiled = compile(
+    const compiled = compileWithData(
       modules.map((m) => m.module),
-      { disabledBuiltins: options.disabledBuiltins },
+      loaded.data,
+      options,
     );
     const rt = new Runtime(options, compiled, new Store(loaded.data));
     for (const m of modules) rt.fileModules.set(m.id, m);
@@ -118,10 +120,12 @@ export class Runtime extends EventEmitter {
     return true;
   }
 
-  private recompile(files: Map<string, PolicyModule>, api: Map<string, PolicyModule>): void {
-    const compiled = compile(
+  /** Compiles the modules against the data they will run with (the store's, unless given). */
+  private recompile(files: Map<string, PolicyModule>, api: Map<string, PolicyModule>, data: Value = this.store.snapshot()): void {
+    const compiled = compileWithData(
       [...files.values(), ...api.values()].map((m) => m.module),
-      { disabledBuiltins: this.options.disabledBuiltins },
+      data,
+      this.options,
     );
     this.compiled = compiled;
     this.queryCache = new Map();
@@ -135,7 +139,7 @@ export class Runtime extends EventEmitter {
       const loaded = await load(this.options.paths, { regoVersion: this.options.regoVersion ?? 'auto', ignore: this.options.ignore });
       const files = new Map<string, PolicyModule>();
       for (const m of loaded.modules) files.set(m.file, { id: m.file, text: m.text, module: m.module, source: 'file' });
-      this.recompile(files, this.apiModules);
+      this.recompile(files, this.apiModules, this.withFileData(loaded.data));
       this.fileModules = files;
       this.replaceFileData(loaded.data);
       this.watcher?.close();
@@ -146,6 +150,14 @@ export class Runtime extends EventEmitter {
     }
     this.emit('reload', event);
     return event;
+  }
+
+  /** The data document replaceFileData would leave, without changing the store. */
+  private withFileData(data: RObject): RObject {
+    const out = this.store.snapshot().copy();
+    for (const k of this.fileDataKeys) out.delete(k);
+    for (const [k, v] of data.entries()) out.set(k, v);
+    return out;
   }
 
   /** File data owns the top-level keys it defines; keys written only through the API stay. */
@@ -168,6 +180,14 @@ export class Runtime extends EventEmitter {
     this.watcher?.close();
     this.watcher = undefined;
   }
+}
+
+/** Compiles modules, refusing rules that would define documents where the data has one. */
+function compileWithData(modules: Module[], data: Value, options: RuntimeOptions): CompiledPolicy {
+  const compiled = compile(modules, { disabledBuiltins: options.disabledBuiltins });
+  const conflicts = dataConflicts(modules, data);
+  if (conflicts.length > 0) throw new RegoErrors(conflicts);
+  return compiled;
 }
 
 function stripPrefix(arg: string): string {

@@ -1,5 +1,6 @@
-// URL paths <-> data paths and Rego refs, and where rules live (writes there are refused).
-import type { Module, Term } from '../rego/ast.js';
+// URL paths <-> data paths and Rego refs. Where rules live (writes there are refused) is worked
+// out in the rego layer: src/rego/data-conflicts.ts.
+export { conflictingRule, hasRulesAt, rulePaths } from '../rego/data-conflicts.js';
 import { isArray, isObject, type Value } from '../rego/value.js';
 import { badRequest } from './errors.js';
 
@@ -49,72 +50,6 @@ export function dataRef(path: readonly string[], data?: Value): string {
     else cur = undefined;
   }
   return s;
-}
-
-/** The constant prefix of a rule's path: package path + head ref up to the first non-string term. */
-function rulePath(pkg: string[], ref: Term[]): string[] {
-  const out = [...pkg];
-  for (let i = 0; i < ref.length; i++) {
-    const t = ref[i];
-    if (i === 0 && t.type === 'var') out.push(t.name);
-    else if (t.type === 'string') out.push(t.value);
-    else break;
-  }
-  return out;
-}
-
-/** Every path where some rule defines a (virtual) document. */
-export function rulePaths(modules: Iterable<Module>): string[][] {
-  const seen = new Map<string, string[]>();
-  for (const m of modules) {
-    const pkg = m.package.path.terms.slice(1).map((t) => (t.type === 'string' ? t.value : t.type === 'var' ? t.name : ''));
-    for (const r of m.rules) {
-      const p = rulePath(pkg, r.head.ref);
-      seen.set(p.join('\u0000'), p);
-    }
-  }
-  return [...seen.values()];
-}
-
-function isPrefix(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length > b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/**
- * The rule path a write of `value` at `path` would collide with, if any: writing inside a rule's
- * document, or writing a value that itself holds something at (or a non-object on the way to)
- * a rule's path. Writing a sibling (data.io.x next to rules in data.io.k8s) is fine.
- */
-export function conflictingRule(rules: readonly string[][], path: readonly string[], value: Value | undefined): string[] | undefined {
-  for (const r of rules) {
-    if (isPrefix(r, path)) return r; // inside (or at) a rule's document
-    if (!isPrefix(path, r)) continue;
-    if (value === undefined) continue; // removing above a rule: nothing is written there
-    let cur: Value | undefined = value;
-    for (let i = path.length; i < r.length; i++) {
-      if (!isObject(cur)) {
-        cur = undefined;
-        break;
-      }
-      cur = cur.get(r[i]);
-    }
-    if (cur !== undefined) return r;
-    // A non-object on the way to a rule path also collides (data.io = 5 vs package io.k8s).
-    let walk: Value | undefined = value;
-    for (let i = path.length; i < r.length; i++) {
-      if (walk === undefined) break;
-      if (!isObject(walk)) return r;
-      walk = walk.get(r[i]);
-    }
-  }
-  return undefined;
-}
-
-/** True when some rule lives at or under `path`. */
-export function hasRulesAt(rules: readonly string[][], path: readonly string[]): boolean {
-  return rules.some((r) => isPrefix(path, r) || isPrefix(r, path));
 }
 
 export function formatDataPath(path: readonly string[]): string {
