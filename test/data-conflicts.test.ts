@@ -10,6 +10,7 @@ import { dataConflicts } from '../src/rego/data-conflicts.js';
 import { RegoErrors } from '../src/rego/errors.js';
 import { parseModule } from '../src/rego/parser.js';
 import { fromJSON, stringifyJSON, toJSON, type Value } from '../src/rego/value.js';
+import { loadPolicySet } from '../src/runtime/policy-set.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { createServer } from '../src/server/index.js';
 import { json, request } from './fixtures/server/client.js';
@@ -56,6 +57,13 @@ function value(v: Value | undefined): string {
 test('loading files whose rules and data overlap fails with the conflict', async () => {
   const d = dir({ 'p.rego': 'package p\nimport rego.v1\nallow := false\n', 'data.json': '{"p": {"allow": true}}' });
   await assert.rejects(Runtime.start({ paths: [d] }), (e: unknown) => e instanceof RegoErrors && /conflicting rule for data path p\/allow found/.test(e.message));
+});
+
+test('eval, test and check load policy sets with the same check', async () => {
+  const d = dir({ 'p.rego': 'package p\nimport rego.v1\nallow := false\n', 'data.json': '{"p": {"allow": true}}' });
+  await assert.rejects(loadPolicySet([d]), (e: unknown) => e instanceof RegoErrors && /p\.rego:3:1: rego_compile_error: conflicting rule for data path p\/allow found/.test(e.message));
+  const ok = dir({ 'p.rego': 'package p\nimport rego.v1\nallow := false\n', 'data.json': '{"p": {"other": true}}' });
+  assert.equal((await loadPolicySet([ok])).modules.length, 1);
 });
 
 test('a pushed policy that overlaps data is refused and changes nothing', async () => {

@@ -6,12 +6,11 @@ import { EventEmitter } from 'node:events';
 import { load, watchPaths, type Watcher } from '../loader/index.js';
 import type { Module } from '../rego/ast.js';
 import type { CompiledPolicy } from '../rego/compiled.js';
-import { compile } from '../rego/compiler.js';
-import { dataConflicts } from '../rego/data-conflicts.js';
 import { RegoError, RegoErrors } from '../rego/errors.js';
 import { parseModule } from '../rego/parser.js';
 import { prepareQuery, type PreparedQuery, type PrepareOptions } from '../rego/index.js';
 import { RObject, type Value } from '../rego/value.js';
+import { compileWithData } from './policy-set.js';
 import { Store } from '../store/index.js';
 
 export interface RuntimeOptions {
@@ -67,7 +66,7 @@ export class Runtime extends EventEmitter {
     const compiled = compileWithData(
       modules.map((m) => m.module),
       loaded.data,
-      options,
+      { disabledBuiltins: options.disabledBuiltins },
     );
     const rt = new Runtime(options, compiled, new Store(loaded.data));
     for (const m of modules) rt.fileModules.set(m.id, m);
@@ -125,7 +124,7 @@ export class Runtime extends EventEmitter {
     const compiled = compileWithData(
       [...files.values(), ...api.values()].map((m) => m.module),
       data,
-      this.options,
+      { disabledBuiltins: this.options.disabledBuiltins },
     );
     this.compiled = compiled;
     this.queryCache = new Map();
@@ -180,14 +179,6 @@ export class Runtime extends EventEmitter {
     this.watcher?.close();
     this.watcher = undefined;
   }
-}
-
-/** Compiles modules, refusing rules that would define documents where the data has one. */
-function compileWithData(modules: Module[], data: Value, options: RuntimeOptions): CompiledPolicy {
-  const compiled = compile(modules, { disabledBuiltins: options.disabledBuiltins });
-  const conflicts = dataConflicts(modules, data);
-  if (conflicts.length > 0) throw new RegoErrors(conflicts);
-  return compiled;
 }
 
 function stripPrefix(arg: string): string {
