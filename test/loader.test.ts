@@ -355,6 +355,9 @@ describe('data errors', () => {
   test('an empty path after a prefix is a clear error', async () => {
     const e = await loadErrors(['x:']);
     assert.equal(e.message, '1 error occurred during loading: x:: empty path');
+    // A bare file:// is an empty path too (the URL parser reads it as /, the whole file system).
+    assert.equal((await loadErrors(['file://'])).message, '1 error occurred during loading: file://: empty path');
+    assert.equal((await loadErrors(['x:file://'])).message, '1 error occurred during loading: file://: empty path');
   });
 
   test('all errors are collected', async () => {

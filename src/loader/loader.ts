@@ -83,6 +83,9 @@ export function cleanPath(p: string): string {
     throw new LoadError('unsupported', p, 'malformed URL');
   }
   if (url.protocol !== 'file:') throw new LoadError('unsupported', '', `unsupported URL scheme: ${p}`);
+  // WHATWG URLs read a bare `file://` as `/`: loading it would walk the whole file system (an
+  // unset variable in `file://$DIR` is enough). OPA reads it as an empty path, an error.
+  if (p.slice(p.indexOf('://') + 3) === '') throw new LoadError('read', p, 'empty path');
   // OPA also accepts host-relative forms like file://a/b (the "host" is the first segment).
   if (url.host !== '' && url.host !== 'localhost') return url.host + decodeURIComponent(url.pathname);
   return fileURLToPath(url);
