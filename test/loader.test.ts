@@ -110,6 +110,15 @@ describe('splitPrefix and cleanPath', () => {
     assert.equal(cleanPath('file:///tmp/a%20b.json'), '/tmp/a b.json');
     assert.equal(cleanPath('plain/path'), 'plain/path');
     assert.throws(() => cleanPath('http://example.com/x'), /unsupported URL scheme: http:\/\/example.com\/x/);
+    // Node's URL helpers throw TypeErrors for these; they are load errors naming the argument.
+    for (const bad of ['file:///a%2Fb', 'file://localhost/%2F', 'file://host/%zz']) {
+      assert.throws(() => cleanPath(bad), (e: unknown) => e instanceof LoadError && e.message.startsWith(`${bad}: malformed file URL`));
+    }
+  });
+  test('a path with a NUL character is a clear load error', async () => {
+    const e = await loadErrors(['a\u0000b.json']);
+    assert.ok(e.errors[0] instanceof LoadError);
+    assert.equal(e.errors[0].message, 'a\u0000b.json: invalid path (it contains a NUL character)');
   });
 });
 

@@ -87,8 +87,13 @@ export function cleanPath(p: string): string {
   // unset variable in `file://$DIR` is enough). OPA reads it as an empty path, an error.
   if (p.slice(p.indexOf('://') + 3) === '') throw new LoadError('read', p, 'empty path');
   // OPA also accepts host-relative forms like file://a/b (the "host" is the first segment).
-  if (url.host !== '' && url.host !== 'localhost') return url.host + decodeURIComponent(url.pathname);
-  return fileURLToPath(url);
+  try {
+    if (url.host !== '' && url.host !== 'localhost') return url.host + decodeURIComponent(url.pathname);
+    return fileURLToPath(url);
+  } catch (e) {
+    // e.g. an encoded '/' (%2F) or a broken %-escape in the path
+    throw new LoadError('unsupported', p, `malformed file URL: ${(e as Error).message}`);
+  }
 }
 
 function isUNC(p: string): boolean {
@@ -109,6 +114,9 @@ function errnoMessage(e: unknown): string {
       return 'not a directory';
     case 'EISDIR':
       return 'is a directory';
+    case 'ERR_INVALID_ARG_VALUE':
+    case 'ERR_INVALID_ARG_TYPE':
+      return 'invalid path (it contains a NUL character)';
     default:
       return err.message ?? String(e);
   }
