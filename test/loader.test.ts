@@ -367,6 +367,8 @@ describe('data errors', () => {
     // A bare file:// is an empty path too (the URL parser reads it as /, the whole file system).
     assert.equal((await loadErrors(['file://'])).message, '1 error occurred during loading: file://: empty path');
     assert.equal((await loadErrors(['x:file://'])).message, '1 error occurred during loading: file://: empty path');
+    // A bare empty argument says what it is instead of a lone "empty path".
+    assert.equal((await loadErrors([''])).message, '1 error occurred during loading: empty path: an argument is the empty string');
   });
 
   test('all errors are collected', async () => {

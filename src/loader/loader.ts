@@ -308,7 +308,8 @@ export async function load(paths: readonly string[], opts: LoadOptions = {}): Pr
   for (const arg of paths) {
     const { prefix, path: raw } = splitPrefix(arg);
     if (raw === '') {
-      loader.errors.push(new LoadError('read', arg, 'empty path'));
+      // `x:` names its argument; a bare empty argument (e.g. an unset shell variable) has no name to show.
+      loader.errors.push(arg === '' ? new LoadError('read', '', 'empty path: an argument is the empty string') : new LoadError('read', arg, 'empty path'));
       continue;
     }
     let p: string;
