@@ -564,6 +564,20 @@ export function goSprintf(format: string, args: GoArg[]): string {
       i = close + 1;
     };
     argIndex();
+    // A width or precision, as Go's fmt reads it: digits until one would follow a number already
+    // over 1e6; such an overflow takes the rest of the format with it (then "%!(NOVERB)").
+    const parseNum = (): number | undefined => {
+      let num: number | undefined;
+      while (i < n && format.charCodeAt(i) >= 0x30 && format.charCodeAt(i) <= 0x39) {
+        if (num !== undefined && num > 1000000) {
+          i = n;
+          return undefined;
+        }
+        num = (num ?? 0) * 10 + format.charCodeAt(i) - 0x30;
+        i++;
+      }
+      return num;
+    };
     // Width
     if (format[i] === '*') {
       i++;
@@ -579,13 +593,10 @@ export function goSprintf(format: string, args: GoArg[]): string {
       } else out += '%!(BADWIDTH)';
       argNum++;
     } else {
-      const m = /^[0-9]+/.exec(format.slice(i, i + 8));
-      if (m) {
-        f.wid = Math.min(Number(m[0]), 1000000);
-        i += m[0].length;
-      }
+      const w = parseNum();
+      if (w !== undefined) f.wid = w;
     }
-    if (format[i] === '.') {
+    if (i + 1 < n && format[i] === '.') {
       i++;
       argIndex();
       if (format[i] === '*') {
@@ -595,9 +606,7 @@ export function goSprintf(format: string, args: GoArg[]): string {
         else out += '%!(BADPREC)';
         argNum++;
       } else {
-        const m = /^[0-9]*/.exec(format.slice(i, i + 8))!;
-        f.prec = m[0] === '' ? 0 : Math.min(Number(m[0]), 1000000);
-        i += m[0].length;
+        f.prec = parseNum() ?? 0;
       }
     }
     argIndex();
