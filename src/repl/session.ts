@@ -581,10 +581,20 @@ export function describeError(e: unknown): string {
   const rego = regoErrorsOf(e);
   if (rego) return formatRegoErrors(rego);
   if (e instanceof ShellError) return e.message;
+  if (isStackOverflow(e)) return STACK_OVERFLOW_MESSAGE;
   if (e instanceof LoadErrors) {
     const lines = e.errors.map((x) => (x instanceof RegoError ? formatRegoErrors([x]).replace(/^1 error occurred: /, '') : x.message));
     return lines.length === 1 ? `1 error occurred: ${lines[0]}` : `${lines.length} errors occurred:\n${lines.join('\n')}`;
   }
   if (e instanceof Error) return e.message;
   return String(e);
+}
+
+/** What a statement too deeply nested for the engine's recursion gets instead of V8's bare text. */
+export const STACK_OVERFLOW_MESSAGE =
+  'error: the statement is nested too deeply to compile or evaluate (the JavaScript stack ran out); split it into smaller parts';
+
+/** V8's "Maximum call stack size exceeded". */
+export function isStackOverflow(e: unknown): boolean {
+  return e instanceof RangeError && /call stack/i.test(e.message);
 }
