@@ -21,12 +21,20 @@ function formatOption(choices: string[], def: string): Option {
   return new Option('-f, --format <format>', 'output format').choices(choices).default(def);
 }
 
+function readErrorText(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file or directory';
+  if (code === 'EISDIR') return 'is a directory';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  return code ?? (e as Error).message;
+}
+
 async function readInput(file: string): Promise<Value> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new UserError(`cannot read input file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UserError(`cannot read input file ${file}: ${readErrorText(e)}`);
   }
   try {
     return /\.ya?ml$/i.test(file) ? parseYAMLValue(text) : parseJSONValue(text);
@@ -164,7 +172,11 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     if (argv.includes('--debug')) process.stderr.write(((e as Error).stack ?? String(e)) + '\n');
-    else process.stderr.write(`error: ${(e as Error).message ?? String(e)} (run with --debug for details)\n`);
+    else if (e instanceof RangeError && /call stack/i.test(e.message)) {
+      // The engine recurses on nested terms; a policy or query nested past the stack gets a
+      // message a user can act on instead of V8's bare text.
+      process.stderr.write('error: a policy, query or document is nested too deeply to compile or evaluate (the JavaScript stack ran out); split deeply nested expressions into smaller rules\n');
+    } else process.stderr.write(`error: ${(e as Error).message ?? String(e)} (run with --debug for details)\n`);
     return 1;
   }
 }
