@@ -5,17 +5,14 @@
 // schema (`yes`/`on` stay strings, no timestamps), integers are read as bigint so large ones stay
 // exact, and anchors/aliases are capped by the library's alias limit (no "billion laughs").
 //
-// Nesting is capped at MAX_YAML_DEPTH. The YAML library builds documents recursively and runs
-// out of stack at a few hundred levels (a ~1 KB text such as `[[[[...]]]]`); worse, a second such
-// failure can abort the whole process (V8 fails compiling a regular expression without stack)
-// instead of throwing. Its tokenizer and CST parser are iterative, so each document's depth is
-// measured on the CST before the document is built, and the built value is checked again
-// (aliases can nest an anchored collection inside another one).
-import { Composer, LineCounter, Parser, type CST, type Document } from 'yaml';
+// Nesting is capped at MAX_YAML_DEPTH: each document's depth is measured on the CST before it is
+// built (src/rego/yaml-depth.ts says why), and the built value is checked again (aliases can
+// nest an anchored collection inside another one).
+import { Composer, LineCounter, Parser, type Document } from 'yaml';
 import { RObject, normalizeBigInt, type Value } from '../rego/value.js';
+import { MAX_YAML_DEPTH, tooDeepToken } from '../rego/yaml-depth.js';
 
-/** YAML data may nest arrays and objects this deep (JSON data: MAX_JSON_DEPTH in src/rego/json.ts). */
-export const MAX_YAML_DEPTH = 200;
+export { MAX_YAML_DEPTH, yamlNestedDeeperThan } from '../rego/yaml-depth.js';
 
 const TOO_DEEP = `document is nested too deeply: YAML data may nest at most ${MAX_YAML_DEPTH} levels of arrays and objects`;
 
@@ -30,37 +27,6 @@ export class YAMLDataError extends Error {
     this.line = line;
     this.col = col;
   }
-}
-
-/**
- * The first collection token nested deeper than `max` in a CST token (a document from
- * `new Parser().parse(text)`), or undefined. Iterative: the depth can be anything.
- */
-function tooDeepToken(root: CST.Token, max: number): CST.Token | undefined {
-  const todo: Array<{ token: CST.Token; depth: number }> = [{ token: root, depth: 0 }];
-  for (let next = todo.pop(); next; next = todo.pop()) {
-    const { token } = next;
-    const collection = token.type === 'block-map' || token.type === 'block-seq' || token.type === 'flow-collection';
-    const depth = collection ? next.depth + 1 : next.depth;
-    if (depth > max) return token;
-    if (token.type === 'document' && token.value) todo.push({ token: token.value, depth });
-    if (collection) {
-      for (const item of token.items) {
-        if (item.key) todo.push({ token: item.key, depth });
-        if (item.value) todo.push({ token: item.value, depth });
-      }
-    }
-  }
-  return undefined;
-}
-
-/**
- * True when a YAML text nests collections deeper than `max` (checked on the library's CST,
- * without building the documents, so any depth is safe to measure).
- */
-export function yamlNestedDeeperThan(text: string, max: number): boolean {
-  for (const token of new Parser().parse(text)) if (tooDeepToken(token, max)) return true;
-  return false;
 }
 
 /**

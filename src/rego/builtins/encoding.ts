@@ -3,6 +3,7 @@
 // Byte-oriented decoders (base64, hex, URL escapes) work on the UTF-8 bytes of their input and
 // report errors at byte offsets, with Go's messages; decoded bytes are read back as UTF-8.
 import { parseAllDocuments, Scalar, stringify as yamlStringify } from 'yaml';
+import { MAX_YAML_DEPTH, yamlNestedDeeperThan } from '../yaml-depth.js';
 import { BuiltinError } from '../errors.js';
 import {
   fromJSON,
@@ -522,6 +523,10 @@ function yamlToValue(s: string): Value {
 }
 
 function yamlToValueUnguarded(s: string): Value {
+  // Measured first: building a document nested a few hundred levels deep can abort the process.
+  if (yamlNestedDeeperThan(s, MAX_YAML_DEPTH)) {
+    throw new BuiltinError(`error converting YAML to JSON: yaml: document nested too deeply (more than ${MAX_YAML_DEPTH} levels)`);
+  }
   let docs;
   try {
     docs = parseAllDocuments(s, YAML_OPTS as never);
