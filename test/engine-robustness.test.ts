@@ -58,6 +58,18 @@ test('a builtin that builds a large value in one call stops at the deadline too'
   assert.equal(prepareQuery(big, 'data.r.n').evalValue({}), 10_000_000);
 });
 
+test('long operator chains meet the parser depth limit instead of overflowing the compiler', () => {
+  const chain = (n: number): string => `package c\nx := ${Array.from({ length: n }, () => '1').join(' + ')}\n`;
+  assert.equal(prepareQuery(compilePolicies([{ file: 'c.rego', text: chain(500) }]), 'data.c.x').evalValue({}), 500);
+  for (const n of [1150, 5000]) {
+    assert.throws(
+      () => compilePolicies([{ file: 'c.rego', text: chain(n) }]),
+      (e: unknown) => e instanceof RegoErrors && e.code === 'rego_parse_error' && /^c\.rego:2:\d+: rego_parse_error: max parsing recursion depth exceeded$/.test(e.message),
+      `a chain of ${n}`,
+    );
+  }
+});
+
 test('unsafe and unknown references in a query are compile errors, not crashes', () => {
   assert.throws(() => prepareQuery(policy, 'x > y'), (e: unknown) => e instanceof RegoErrors && e.code === 'rego_unsafe_var_error');
   assert.throws(() => prepareQuery(policy, 'x := nope.f(1)'), (e: unknown) => e instanceof RegoErrors && e.code === 'rego_type_error');

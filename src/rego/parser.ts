@@ -1087,15 +1087,26 @@ class Parser {
     if (level >= BINARY_LEVELS.length) return this.parseTerm();
     const ops = BINARY_LEVELS[level];
     let lhs = this.parseBinary(level + 1);
-    while (lhs && ops.has(this.k())) {
-      const opTok = this.t;
-      const op = INFIX[this.k()];
-      this.scan();
-      const rhs = this.parseBinary(level + 1);
-      if (!rhs) return lhs;
-      lhs = this.call(op, this.loc(opTok), [lhs, rhs], lhs.loc);
+    // Each operator in a chain nests the tree one call deeper (1 + 1 + ... is left associative),
+    // and a nested call costs the compiler about twice the stack of a bracket: it counts as two
+    // levels, so a long chain meets the parser's depth limit instead of overflowing later.
+    let nested = 0;
+    try {
+      while (lhs && ops.has(this.k())) {
+        const opTok = this.t;
+        const op = INFIX[this.k()];
+        this.scan();
+        const rhs = this.parseBinary(level + 1);
+        if (!rhs) return lhs;
+        this.enter();
+        this.enter();
+        nested += 2;
+        lhs = this.call(op, this.loc(opTok), [lhs, rhs], lhs.loc);
+      }
+      return lhs;
+    } finally {
+      for (; nested > 0; nested--) this.leave();
     }
-    return lhs;
   }
 
   // ---------------------------------------------------------------- terms
