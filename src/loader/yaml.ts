@@ -10,7 +10,7 @@
 // nest an anchored collection inside another one).
 import { Composer, LineCounter, Parser, type Document } from 'yaml';
 import { RObject, normalizeBigInt, type Value } from '../rego/value.js';
-import { MAX_YAML_DEPTH, tooDeepToken } from '../rego/yaml-depth.js';
+import { MAX_YAML_DEPTH, farTooDeepAt, tooDeepToken } from '../rego/yaml-depth.js';
 
 export { MAX_YAML_DEPTH, yamlNestedDeeperThan } from '../rego/yaml-depth.js';
 
@@ -36,6 +36,11 @@ export class YAMLDataError extends Error {
  */
 export function parseYAMLValue(text: string): Value {
   // What parseAllDocuments does, with the depth check between the CST and the composer.
+  const far = farTooDeepAt(text, MAX_YAML_DEPTH);
+  if (far >= 0) {
+    const before = text.slice(0, far);
+    throw new YAMLDataError(TOO_DEEP, before.split('\n').length, far - before.lastIndexOf('\n'));
+  }
   const lines = new LineCounter();
   const composer = new Composer({ intAsBigInt: true, uniqueKeys: true });
   const list: Document.Parsed[] = [];
