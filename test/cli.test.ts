@@ -128,3 +128,32 @@ test('every command has --help', () => {
     assert.match(r.stdout, /Usage: image-enforcer/, c);
   }
 });
+
+test('server start-up errors (flags, files, a port in use) are one clear line, without the --debug hint', async () => {
+  const policies = tmp({ 'p.rego': 'package p\n\nx := 1\n' });
+  const cases: Array<[string[], RegExp]> = [
+    [['--addr', 'nope'], /^error: invalid --addr "nope": expected host:port/],
+    [['--authentication=token'], /^error: --authentication=token needs --token-file/],
+    [['--tls-cert-file', join(policies, 'missing.crt'), '--tls-private-key-file', join(policies, 'missing.key')], /^error: cannot read --tls-cert-file \S+missing\.crt: /],
+    [['--sync-config', join(policies, 'missing.yaml')], /^error: --sync-config: cannot read config file \S+missing\.yaml/],
+  ];
+  for (const [flags, message] of cases) {
+    const r = cli('run', '--server', ...flags, policies);
+    assert.equal(r.code, 1, flags.join(' '));
+    assert.match(r.stderr, message);
+    assert.doesNotMatch(r.stderr, /--debug|\n\s+at /);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+  // A port already taken.
+  const { createServer } = await import('node:net');
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (taken.address() as { port: number }).port;
+    const r = cli('run', '--server', '--addr', `127.0.0.1:${port}`, policies);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`^error: cannot listen on 127\\.0\\.0\\.1:${port}: the address is already in use\\n$`));
+  } finally {
+    taken.close();
+  }
+});

@@ -3,7 +3,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Runtime } from '../runtime/runtime.js';
 import type { ServerOptions } from '../server/index.js';
-import { regoVersionOf } from './common.js';
+import { UserError, regoVersionOf } from './common.js';
 
 function positiveInt(what: string) {
   return (v: string): number => {
@@ -72,8 +72,16 @@ export function registerRunCommand(program: Command): void {
           allowNet: o.allowNet ? String(o.allowNet).split(',').map((h: string) => h.trim()).filter(Boolean) : undefined,
         };
         // Loaded on demand so that `eval` and `test` start fast.
-        const { runServer } = await import('../server/index.js');
-        await runServer(runtime, opts);
+        const { runServer, ServerStartError } = await import('../server/index.js');
+        try {
+          await runServer(runtime, opts);
+        } catch (e) {
+          // Flags, files and ports the user can fix: their message alone, no "--debug" hint.
+          if (e instanceof ServerStartError) throw new UserError(e.message);
+          const { SyncError } = await import('../sync/index.js');
+          if (e instanceof SyncError) throw new UserError(`--sync-config: ${e.message} (${e.hint})`);
+          throw e;
+        }
       } else {
         const { runRepl } = await import('../repl/index.js');
         await runRepl(runtime, {

@@ -7,7 +7,7 @@
 // without a restart.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ApiError } from './errors.js';
+import { ApiError, ServerStartError } from './errors.js';
 
 export function parseTokens(text: string): string[] {
   return text
@@ -31,10 +31,10 @@ export class TokenAuthenticator {
     try {
       text = readFileSync(file, 'utf8');
     } catch (e) {
-      throw new Error(`cannot read --token-file ${file}: ${(e as Error).message}`);
+      throw new ServerStartError(`cannot read --token-file ${file}: ${(e as Error).message}`);
     }
     const tokens = parseTokens(text);
-    if (tokens.length === 0) throw new Error(`--token-file ${file} holds no tokens (one token per line)`);
+    if (tokens.length === 0) throw new ServerStartError(`--token-file ${file} holds no tokens (one token per line)`);
     return new TokenAuthenticator(tokens);
   }
 

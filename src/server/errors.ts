@@ -27,6 +27,14 @@ export interface ErrorBody {
   errors?: ErrorDetail[];
 }
 
+/**
+ * The server cannot start as configured (a bad flag, an unreadable certificate or token file, a
+ * port in use): the CLI reports the message alone, as a user error.
+ */
+export class ServerStartError extends Error {
+  override name = 'ServerStartError';
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,

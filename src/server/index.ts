@@ -15,7 +15,9 @@ import { Api } from './api.js';
 import { TokenAuthenticator, parseTokens } from './auth.js';
 import { declaredTooLarge } from './body.js';
 import { DecisionLogger } from './decision-log.js';
-import type { ApiErrorCode } from './errors.js';
+import { ServerStartError, type ApiErrorCode } from './errors.js';
+
+export { ServerStartError } from './errors.js';
 import { JsonLogger, type LineSink } from './log.js';
 import { ServerMetrics } from './metrics.js';
 import { splitPath } from './paths.js';
@@ -77,7 +79,7 @@ export function parseAddr(addr: string): { host?: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(addr.trim());
   const port = m ? Number(m[3]) : NaN;
   if (!m || !(port >= 0 && port <= 65535)) {
-    throw new Error(`invalid --addr "${addr}": expected host:port, e.g. :8181 or 127.0.0.1:8181`);
+    throw new ServerStartError(`invalid --addr "${addr}": expected host:port, e.g. :8181 or 127.0.0.1:8181`);
   }
   const host = m[1] ?? m[2];
   return { host: host === '' ? undefined : host, port };
@@ -143,8 +145,8 @@ function clientErrorAnswer(err: ClientError, requestTimeoutMs: number): string {
 /** Starts listening; resolves once the port is bound. Throws clear errors for bad options. */
 export async function createServer(runtime: Runtime, opts: ServerOptions): Promise<ServerHandle> {
   const { host, port } = parseAddr(opts.addr);
-  if (!(opts.maxBodyBytes > 0)) throw new Error('the request body limit must be a positive number of bytes');
-  if (!(opts.evalTimeoutMs > 0)) throw new Error('the evaluation time limit must be positive');
+  if (!(opts.maxBodyBytes > 0)) throw new ServerStartError('the request body limit must be a positive number of bytes');
+  if (!(opts.evalTimeoutMs > 0)) throw new ServerStartError('the evaluation time limit must be positive');
   const logger = new JsonLogger(opts.logSink ?? process.stderr);
   const metrics = new ServerMetrics({ processMetrics: opts.processMetrics });
   const pollMs = opts.fileCheckIntervalMs ?? 1000;
@@ -153,7 +155,7 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
 
   let auth: TokenAuthenticator | undefined;
   if (opts.authentication === 'token') {
-    if (!opts.tokenFile) throw new Error('--authentication=token needs --token-file with the accepted tokens');
+    if (!opts.tokenFile) throw new ServerStartError('--authentication=token needs --token-file with the accepted tokens');
     const a = TokenAuthenticator.fromFile(opts.tokenFile);
     auth = a;
     pollers.push(
@@ -174,7 +176,7 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
       ),
     );
   } else if (opts.tokenFile) {
-    throw new Error('--token-file is only used with --authentication=token');
+    throw new ServerStartError('--token-file is only used with --authentication=token');
   }
 
   const hooks: BuiltinHooks = {
@@ -219,7 +221,7 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
   // The API checks the Host header itself (requireHostHeader: false) so that its answer has a body.
   const tls = Boolean(opts.tlsCertFile || opts.tlsPrivateKeyFile);
   if (tls) {
-    if (!opts.tlsCertFile || !opts.tlsPrivateKeyFile) throw new Error('HTTPS needs both --tls-cert-file and --tls-private-key-file');
+    if (!opts.tlsCertFile || !opts.tlsPrivateKeyFile) throw new ServerStartError('HTTPS needs both --tls-cert-file and --tls-private-key-file');
     const material = loadTlsMaterial(opts.tlsCertFile, opts.tlsPrivateKeyFile);
     const s = createHttpsServer({ cert: material.cert, key: material.key, minVersion: MIN_TLS_VERSION, requireHostHeader: false }, handle);
     pollers.push(watchCertificates(s, opts.tlsCertFile, opts.tlsPrivateKeyFile, material, pollMs, logger, metrics));
@@ -262,7 +264,7 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
 
   await new Promise<void>((resolve, reject) => {
     const onError = (e: NodeJS.ErrnoException): void => {
-      reject(new Error(e.code === 'EADDRINUSE' ? `cannot listen on ${opts.addr}: the address is already in use` : `cannot listen on ${opts.addr}: ${e.message}`));
+      reject(new ServerStartError(e.code === 'EADDRINUSE' ? `cannot listen on ${opts.addr}: the address is already in use` : `cannot listen on ${opts.addr}: ${e.message}`));
     };
     server.once('error', onError);
     server.listen({ host, port }, () => {

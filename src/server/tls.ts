@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { Server as HttpsServer } from 'node:https';
 import { createSecureContext } from 'node:tls';
+import { ServerStartError } from './errors.js';
 import type { JsonLogger } from './log.js';
 import type { ServerMetrics } from './metrics.js';
 import { pollFiles, type FilePoller } from './watch.js';
@@ -21,7 +22,7 @@ export function loadTlsMaterial(certFile: string, keyFile: string): TlsMaterial 
     try {
       return readFileSync(file);
     } catch (e) {
-      throw new Error(`cannot read ${flag} ${file}: ${(e as Error).message}`);
+      throw new ServerStartError(`cannot read ${flag} ${file}: ${(e as Error).message}`);
     }
   };
   const m = { cert: read(certFile, '--tls-cert-file'), key: read(keyFile, '--tls-private-key-file') };
@@ -33,7 +34,7 @@ function checkPair(m: TlsMaterial, certFile: string, keyFile: string): void {
   try {
     createSecureContext({ cert: m.cert, key: m.key });
   } catch (e) {
-    throw new Error(`cannot use certificate ${certFile} with key ${keyFile}: ${(e as Error).message}`);
+    throw new ServerStartError(`cannot use certificate ${certFile} with key ${keyFile}: ${(e as Error).message}`);
   }
 }
 
