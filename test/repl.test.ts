@@ -13,6 +13,7 @@ import { Runtime } from '../src/runtime/runtime.js';
 import { ReplSession, runRepl } from '../src/repl/index.js';
 import { needsMore } from '../src/repl/lines.js';
 import { renderTable } from '../src/repl/present.js';
+import { STACK_OVERFLOW_MESSAGE, describeError } from '../src/repl/session.js';
 import { stringifyJSON } from '../src/rego/value.js';
 import { projectRoot } from './helpers/paths.js';
 
@@ -414,6 +415,9 @@ test('a statement too deeply nested for the engine gets a clear message, and the
   assert.match(out, /rego_parse_error: max parsing recursion depth exceeded/);
   assert.equal(out.split('\n').length, 2);
   assert.equal(type('1 + 1'), '2\n');
+  // Whatever still exhausts the stack is described for a user, not with V8's text.
+  assert.equal(describeError(new RangeError('Maximum call stack size exceeded')), STACK_OVERFLOW_MESSAGE);
+  assert.equal(describeError(new RangeError('Invalid array length')), 'Invalid array length');
 });
 
 // ---------------------------------------------------------------------------------------------
