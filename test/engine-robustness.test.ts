@@ -1,5 +1,9 @@
 // Bad and extreme input to the engine: clear errors, never a crash or a hang.
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { compilePolicies, prepareQuery } from '../src/rego/index.js';
 import { RegoError, RegoErrors } from '../src/rego/errors.js';
@@ -73,4 +77,32 @@ test('long operator chains meet the parser depth limit instead of overflowing th
 test('unsafe and unknown references in a query are compile errors, not crashes', () => {
   assert.throws(() => prepareQuery(policy, 'x > y'), (e: unknown) => e instanceof RegoErrors && e.code === 'rego_unsafe_var_error');
   assert.throws(() => prepareQuery(policy, 'x := nope.f(1)'), (e: unknown) => e instanceof RegoErrors && e.code === 'rego_type_error');
+});
+
+test('a pushed module that exhausts the stack anyway is refused like any module that does not compile', () => {
+  // A small stack (as on a thread with little of it left) makes a 500-term chain, which the
+  // parser accepts, overflow in the compiler. The runtime must report a compile error, and keep
+  // serving with its last good state, rather than let a RangeError through (a 500 from the API).
+  const runtime = new URL('../src/runtime/runtime.js', import.meta.url).href;
+  const script = `
+    const { Runtime } = await import(${JSON.stringify(runtime)});
+    const rt = await Runtime.start({ paths: [${JSON.stringify(mkdtempSync(join(tmpdir(), 'ie-deep-')))}] });
+    rt.putModule('ok', 'package ok\\nx := 1\\n');
+    let error;
+    try {
+      rt.putModule('deep', 'package deep\\nx := 1' + ' + 1'.repeat(500) + '\\n');
+    } catch (e) {
+      error = { name: e.name, code: e.code, message: e.message };
+    }
+    console.log(JSON.stringify({ error, modules: rt.modules().map((m) => m.id) }));
+  `;
+  const r = spawnSync(process.execPath, ['--stack-size=200', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { error: { name: string; code: string; message: string }; modules: string[] };
+  assert.deepEqual(out.error, {
+    name: 'RegoErrors',
+    code: 'rego_compile_error',
+    message: 'deep:1:1: rego_compile_error: module is nested too deeply to compile (the stack ran out): split deeply nested expressions into smaller rules',
+  });
+  assert.deepEqual(out.modules, ['ok']);
 });

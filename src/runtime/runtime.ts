@@ -102,11 +102,20 @@ export class Runtime extends EventEmitter {
 
   /** Adds or replaces an API module; on a parse or compile error nothing changes (throws RegoErrors). */
   putModule(id: string, text: string): void {
-    const module = parseModule(text, id, { regoVersion: this.options.regoVersion ?? 'auto' });
-    const next = new Map(this.apiModules);
-    next.set(id, { id, text, module, source: 'api' });
-    this.recompile(this.fileModules, next);
-    this.apiModules = next;
+    try {
+      const module = parseModule(text, id, { regoVersion: this.options.regoVersion ?? 'auto' });
+      const next = new Map(this.apiModules);
+      next.set(id, { id, text, module, source: 'api' });
+      this.recompile(this.fileModules, next);
+      this.apiModules = next;
+    } catch (e) {
+      // The parser limits nesting, but what it lets through can still exhaust a small stack:
+      // that is a fault of the module, reported like the others.
+      if (e instanceof RangeError && /call stack/i.test(e.message)) {
+        throw new RegoErrors([new RegoError('rego_compile_error', 'module is nested too deeply to compile (the stack ran out): split deeply nested expressions into smaller rules', { file: id, row: 1, col: 1 })]);
+      }
+      throw e;
+    }
   }
 
   /** Removes an API module; false when there is none with that id. Throws RegoErrors if others depend on it. */
