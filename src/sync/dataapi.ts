@@ -10,7 +10,7 @@
 
 import { readFileSync } from "node:fs";
 import { requestWithRetry, NetworkError, NodeTransport, redactUrl, DEFAULT_RETRY, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
-import { SyncError } from "./log.js";
+import { SyncError, serverText } from "./log.js";
 
 export interface DataApiTls {
   /** PEM file with the certificates to trust: a CA, or the server's own certificate (pinned). */
@@ -127,7 +127,7 @@ export class DataApi {
     let msg = "";
     try {
       const b = JSON.parse(res.body.toString("utf8")) as { code?: unknown; message?: unknown };
-      if (typeof b.message === "string") msg = `: ${typeof b.code === "string" ? b.code + ": " : ""}${b.message}`;
+      if (typeof b?.message === "string") msg = `: ${typeof b.code === "string" ? serverText(b.code, 60) + ": " : ""}${serverText(b.message)}`;
     } catch {
       /* plain status */
     }

@@ -2,6 +2,19 @@
 
 export type Component = "registry" | "scanner" | "data-api" | "config" | "sync";
 
+/** Longest message a SyncError keeps: it is logged as one JSON line and shown by the CLI as one line. */
+export const MAX_MESSAGE = 2000;
+
+/**
+ * Text a remote server chose (an error message, a status reason, a tag name) made fit for a
+ * one-line message: control characters become spaces and it is cut at `max` characters, so a
+ * server answering megabytes of text cannot flood the logs or break the CLI's one-line errors.
+ */
+export function serverText(s: string, max = 300): string {
+  const flat = s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ");
+  return flat.length > max ? `${flat.slice(0, max)}… (${flat.length - max} more characters)` : flat;
+}
+
 /** An error a user can act on: which component failed, what happened, what to do about it. */
 export class SyncError extends Error {
   /** When set, failures are grouped (logged once) under this key instead of the caller's, e.g. one
@@ -14,7 +27,8 @@ export class SyncError extends Error {
     /** false when retrying without a change cannot help (e.g. 422 from Clair, wrong credentials). */
     readonly retryable = true,
   ) {
-    super(message);
+    // Messages embed URLs, names and text from remote servers: keep every one a bounded single line.
+    super(serverText(message, MAX_MESSAGE));
     this.name = "SyncError";
   }
 }
