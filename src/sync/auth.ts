@@ -2,7 +2,7 @@
 // token flow (anonymous or with credentials sent to the token endpoint as Basic), HTTP Basic,
 // and a per-scope token cache.
 
-import { requestWithRetry, redactUrl, type RetryPolicy, type Transport } from "./http.js";
+import { requestWithRetry, redactUrl, NetworkError, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
 import { SyncError } from "./log.js";
 
 export interface Challenge {
@@ -114,6 +114,8 @@ export class RegistryAuth {
     private readonly creds: Credentials | undefined,
     private readonly retry: RetryPolicy,
     private readonly now: () => number = Date.now,
+    /** Per-attempt timeout of token requests (the registry's --timeout). */
+    private readonly timeoutMs?: number,
   ) {}
 
   /** The Authorization header to send for a request needing `scope`, if we already know how. */
@@ -166,7 +168,16 @@ export class RegistryAuth {
     const headers: Record<string, string> = { accept: "application/json" };
     if (this.creds) headers["authorization"] = basicHeader(this.creds);
     this.tokenRequests++;
-    const res = await requestWithRetry(this.transport, { method: "GET", url: url.toString(), headers, maxBodyBytes: 1 << 20 }, this.retry, signal);
+    const where = `token endpoint ${redactUrl(url.toString())}`;
+    let res: HttpResponse;
+    try {
+      res = await requestWithRetry(this.transport, { method: "GET", url: url.toString(), headers, maxBodyBytes: 1 << 20, timeoutMs: this.timeoutMs }, this.retry, signal);
+    } catch (e) {
+      // The realm comes from the registry's challenge: an unreachable host, a scheme we cannot
+      // speak (file:, ftp:) or a stalled answer is the registry's auth failing, not ours.
+      if (e instanceof NetworkError) throw new SyncError("registry", `${where} unreachable: ${e.message}`, "check the registry's token service (the realm in its WWW-Authenticate challenge); retried later");
+      throw e;
+    }
     if (res.status === 401 || res.status === 403) {
       throw new SyncError(
         "registry",
@@ -175,8 +186,16 @@ export class RegistryAuth {
         false,
       );
     }
+    if (res.status >= 300 && res.status < 400) {
+      const loc = res.headers["location"];
+      throw new SyncError(
+        "registry",
+        `${where} answered HTTP ${res.status} (a redirect${typeof loc === "string" ? ` to ${redactUrl(loc)}` : ""}, not followed: credentials are sent only to the realm itself)`,
+        "the registry's token service redirects; report it to the registry operator",
+      );
+    }
     if (res.status !== 200) {
-      throw new SyncError("registry", `token endpoint ${redactUrl(url.toString())} answered HTTP ${res.status}`, "the registry's auth service is failing; retried later");
+      throw new SyncError("registry", `${where} answered HTTP ${res.status}`, "the registry's auth service is failing; retried later");
     }
     let body: unknown;
     try {
@@ -184,9 +203,17 @@ export class RegistryAuth {
     } catch {
       throw new SyncError("registry", `token endpoint ${redactUrl(url.toString())} returned malformed JSON`, "check the token realm URL; retried later");
     }
+    if (body === null || typeof body !== "object" || Array.isArray(body)) {
+      throw new SyncError("registry", `${where} returned JSON that is not an object`, "check the token realm URL; retried later");
+    }
     const b = body as Record<string, unknown>;
     const tok = typeof b["token"] === "string" && b["token"] ? b["token"] : typeof b["access_token"] === "string" ? b["access_token"] : "";
-    if (!tok) throw new SyncError("registry", `token endpoint ${redactUrl(url.toString())} returned no token`, "check the token realm URL; retried later");
+    if (!tok) throw new SyncError("registry", `${where} returned no token`, "check the token realm URL; retried later");
+    // The token goes into an Authorization header: a space, CR/LF or other control character
+    // would make the request invalid (node throws) or split the header.
+    if (!/^[\x21-\x7e]+$/.test(tok)) {
+      throw new SyncError("registry", `${where} returned a token with characters not allowed in an HTTP header (spaces or control characters)`, "the registry's token service answered garbage; retried later");
+    }
     const expiresIn = typeof b["expires_in"] === "number" && b["expires_in"] > 0 ? b["expires_in"] : 60;
     let issued = this.now();
     if (typeof b["issued_at"] === "string") {
