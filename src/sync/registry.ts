@@ -12,7 +12,8 @@ import {
   type RetryPolicy,
   type Transport,
 } from "./http.js";
-import { SyncError } from "./log.js";
+import { SyncError, serverText } from "./log.js";
+import { checkDigest } from "../kube/reference.js";
 import {
   MANIFEST_ACCEPT,
   ManifestError,
@@ -73,6 +74,16 @@ export interface RequestCounts {
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_TAG_PAGES = 10_000;
+/** The tag grammar (protocols.md §4.3): a tag is used in URLs and data keys, so anything else is garbage. */
+const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+/** Digest algorithms whose digests we can check against the bytes. */
+const VERIFIABLE = new Set(["sha256", "sha384", "sha512"]);
+
+/** The digest of `body` by the algorithm `digest` names, or undefined when we cannot compute it. */
+function digestOf(body: Buffer, digest: string): string | undefined {
+  const algo = digest.slice(0, digest.indexOf(":"));
+  return VERIFIABLE.has(algo) ? `${algo}:${createHash(algo).update(body).digest("hex")}` : undefined;
+}
 
 export class RegistryClient {
   readonly base: string;
@@ -83,7 +94,7 @@ export class RegistryClient {
   constructor(private readonly opts: RegistryClientOptions) {
     this.base = opts.url.replace(/\/+$/, "");
     this.retry = opts.retry ?? DEFAULT_RETRY;
-    this.auth = new RegistryAuth(opts.transport, opts.credentials, this.retry);
+    this.auth = new RegistryAuth(opts.transport, opts.credentials, this.retry, Date.now, opts.timeoutMs);
   }
 
   get host(): string {
@@ -166,7 +177,7 @@ export class RegistryClient {
     try {
       const b = JSON.parse(res.body.toString("utf8")) as { errors?: Array<{ code?: string; message?: string }> };
       const e = b.errors?.[0];
-      if (e?.code) code = ` ${e.code}${e.message ? `: ${e.message}` : ""}`;
+      if (typeof e?.code === "string" && e.code) code = ` ${serverText(e.code, 60)}${typeof e.message === "string" && e.message ? `: ${serverText(e.message)}` : ""}`;
     } catch {
       /* not a registry error body */
     }
@@ -197,7 +208,11 @@ export class RegistryClient {
     let url: string | undefined = `${this.base}/v2/${repo}/tags/list?n=${pageSize}`;
     const tags: string[] = [];
     const seen = new Set<string>();
+    const visited = new Set<string>();
+    const garbage = (why: string): SyncError =>
+      new SyncError("registry", `tag list of ${repo} ${why}`, "the registry's answer is unusable; nothing is deleted, the data is kept and the listing retried later");
     for (let page = 0; url !== undefined; page++) {
+      visited.add(url);
       if (page >= MAX_TAG_PAGES) throw new SyncError("registry", `tag listing of ${repo} did not end after ${MAX_TAG_PAGES} pages`, "the registry's pagination loops; report it to the registry operator");
       this.counts.tags++;
       const res = await this.send("GET", url, scope, { accept: "application/json" }, signal, 8 << 20);
@@ -211,19 +226,30 @@ export class RegistryClient {
       if (body === null || typeof body !== "object" || Array.isArray(body)) {
         throw new SyncError("registry", `tag list of ${repo} is not a JSON object`, "the registry answered garbage; retried later, data kept");
       }
+      const before = tags.length;
       const t = (body as Record<string, unknown>)["tags"];
       if (t !== null && t !== undefined) {
         if (!Array.isArray(t) || !t.every((x) => typeof x === "string")) {
           throw new SyncError("registry", `tag list of ${repo} has a malformed "tags" field`, "the registry answered garbage; retried later, data kept");
         }
         for (const tag of t as string[]) {
+          if (!TAG.test(tag)) throw garbage(`has an invalid tag ${serverText(JSON.stringify(tag), 140)}`);
           if (!seen.has(tag)) {
             seen.add(tag);
             tags.push(tag);
           }
         }
       }
-      url = nextLink(header(res, "link"), url);
+      // A next page we cannot follow means the listing is incomplete: treating it as the whole
+      // list would delete the data of every tag on the pages we never saw.
+      const next = nextPage(header(res, "link"), url);
+      if ("error" in next) throw garbage(`has a Link header whose next page ${next.error}`);
+      url = next.url;
+      if (url !== undefined && visited.has(url)) throw garbage(`pagination loops back to ${redactUrl(url)}`);
+      if (url !== undefined && page > 0 && tags.length === before) {
+        // Pages that bring nothing new but keep pointing further never end on their own.
+        throw garbage(`pagination keeps going without new tags (page ${page + 1})`);
+      }
       // Never send this registry's credentials to another origin because a Link header said so.
       if (url !== undefined && new URL(url).origin !== new URL(this.base).origin) {
         throw new SyncError("registry", `tag list of ${repo} points to another origin (${redactUrl(url)})`, "refusing to follow it; report this to the registry operator", false);
@@ -239,8 +265,9 @@ export class RegistryClient {
     if (res.status === 404) return null;
     if (res.status !== 200) throw this.statusError(res, `HEAD manifest ${repo}:${reference}`);
     const out: ManifestHead = { mediaType: baseMediaType(header(res, "content-type")) };
-    const d = header(res, "docker-content-digest");
-    if (d) out.digest = d.trim();
+    const d = header(res, "docker-content-digest")?.trim();
+    // A malformed header is ignored: the GET then computes the digest from the bytes.
+    if (d && checkDigest(d) === null) out.digest = d;
     const len = Number(header(res, "content-length"));
     if (Number.isFinite(len)) out.size = len;
     return out;
@@ -253,15 +280,25 @@ export class RegistryClient {
     const res = await this.send("GET", url, repositoryScope(repo), { accept: MANIFEST_ACCEPT }, signal);
     if (res.status !== 200) throw this.statusError(res, `fetching manifest ${repo}:${reference}`);
     const computed = "sha256:" + createHash("sha256").update(res.body).digest("hex");
-    const sent = header(res, "docker-content-digest")?.trim();
     const byDigest = reference.includes(":");
-    if (byDigest && reference.startsWith("sha256:") && reference !== computed) {
-      throw new SyncError("registry", `manifest ${repo}@${reference} does not match its digest (got ${computed})`, "the registry or a proxy altered the manifest; it is not used", true);
+    if (byDigest) {
+      const actual = digestOf(res.body, reference);
+      if (actual === undefined) {
+        throw new SyncError("registry", `manifest ${repo}@${reference}: digest algorithm cannot be verified`, "only sha256, sha384 and sha512 digests are supported; this image cannot be synced", false);
+      }
+      if (actual !== reference) {
+        throw new SyncError("registry", `manifest ${repo}@${reference} does not match its digest (got ${actual})`, "the registry or a proxy altered the manifest; it is not used", true);
+      }
     }
-    if (sent && sent.startsWith("sha256:") && sent !== computed) {
+    // Docker-Content-Digest is what the tag's data is keyed by: use it only when it is a well-formed
+    // digest the bytes match; a malformed or unverifiable one is ignored for the computed sha256.
+    let sent = header(res, "docker-content-digest")?.trim();
+    if (sent && checkDigest(sent) !== null) sent = undefined;
+    const sentActual = sent ? digestOf(res.body, sent) : undefined;
+    if (sent && sentActual !== undefined && sentActual !== sent) {
       throw new SyncError("registry", `manifest ${repo}:${reference} body does not match Docker-Content-Digest ${sent}`, "the registry or a proxy altered the manifest; it is not used", true);
     }
-    const digest = byDigest ? reference : sent && !sent.startsWith("sha256:") ? sent : computed;
+    const digest = byDigest ? reference : sent && sentActual !== undefined ? sent : computed;
     let manifest: Manifest;
     try {
       manifest = parseManifest(res.body, header(res, "content-type"));
@@ -302,20 +339,36 @@ export class RegistryClient {
 
 /** Next page URL from an RFC 5988 Link header, resolved against the current request URL. */
 export function nextLink(link: string | undefined, current: string): string | undefined {
-  if (!link) return undefined;
+  const n = nextPage(link, current);
+  return "url" in n && n.url !== current ? n.url : undefined;
+}
+
+/**
+ * The next page a Link header names: `{url: undefined}` when there is none, `{error}` when it says
+ * there is a next page but the link cannot be used (unparsable, not http(s), the page itself).
+ */
+export function nextPage(link: string | undefined, current: string): { url: string | undefined } | { error: string } {
+  if (!link) return { url: undefined };
+  let sawNext = false;
   for (const part of link.split(/,(?=\s*<)/)) {
     const m = /^\s*<([^>]*)>(.*)$/.exec(part);
-    if (!m) continue;
+    if (!m) {
+      if (/\brel\s*=\s*"?next\b/i.test(part)) sawNext = true;
+      continue;
+    }
     if (/;\s*rel\s*=\s*"?next"?/i.test(m[2]!)) {
+      let next: URL;
       try {
-        const next = new URL(m[1]!, current).toString();
-        return next === current ? undefined : next;
+        next = new URL(m[1]!, current);
       } catch {
-        return undefined;
+        return { error: `is not a valid URL (${serverText(JSON.stringify(m[1]!), 120)})` };
       }
+      if (next.protocol !== "http:" && next.protocol !== "https:") return { error: `is not an http(s) URL (${next.protocol})` };
+      if (next.toString() === current) return { error: "is the page itself" };
+      return { url: next.toString() };
     }
   }
-  return undefined;
+  return sawNext ? { error: `cannot be parsed (${serverText(JSON.stringify(link), 120)})` } : { url: undefined };
 }
 
 export type { Descriptor };
