@@ -3,8 +3,8 @@
 // original sync did, so data.clair.layers[<digest>] lines up with the manifest's layers.
 
 import { requestWithRetry, DEFAULT_RETRY, header, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
-import { SyncError } from "./log.js";
-import { reachClair, type ClairLayer, type ScanResult, type ScanTarget, type Scanner } from "./scanner.js";
+import { SyncError, serverText } from "./log.js";
+import { reachClair, nestedDeeperThan, MAX_REPORT_DEPTH, type ClairLayer, type ScanResult, type ScanTarget, type Scanner } from "./scanner.js";
 
 export interface ClairV2Options {
   /** Base URL including /v1, e.g. http://localhost:6060/v1 (the original default). */
@@ -122,7 +122,7 @@ function clairError(res: HttpResponse, what: string): SyncError {
     try {
       const b = JSON.parse(res.body.toString("utf8")) as { Error?: { Message?: unknown; Layer?: unknown } };
       const m = b.Error?.Message ?? b.Error?.Layer;
-      if (typeof m === "string") msg = `: ${m}`;
+      if (typeof m === "string") msg = `: ${serverText(m)}`;
     } catch {
       /* fall through to the plain status */
     }
@@ -152,6 +152,9 @@ export function parseV2Layer(body: Buffer, name: string): ClairLayer {
   if (layer === null || typeof layer !== "object" || Array.isArray(layer)) throw bad("no Layer object");
   const l = layer as Record<string, unknown>;
   if (typeof l["Name"] !== "string") throw bad("Layer.Name missing");
+  // Stored under `name` in the policy data: a report about another layer must not land there.
+  if (l["Name"] !== name) throw bad(`Layer.Name is ${serverText(JSON.stringify(l["Name"]), 100)}`);
+  if (nestedDeeperThan(l, MAX_REPORT_DEPTH)) throw bad(`nested deeper than ${MAX_REPORT_DEPTH} levels`);
   if (l["Features"] !== undefined && l["Features"] !== null) {
     if (!Array.isArray(l["Features"])) throw bad("Features is not an array");
     for (const f of l["Features"]) {

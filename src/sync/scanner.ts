@@ -20,6 +20,24 @@ export async function reachClair<T>(base: string, request: () => Promise<T>): Pr
   }
 }
 
+/** Deepest nesting the scanner's documents may have (Clair's own are under 10 levels deep). */
+export const MAX_REPORT_DEPTH = 32;
+
+/**
+ * Is `v` nested deeper than `limit` arrays/objects? Checked without recursion: a report nested
+ * 100 000 deep parses fine but would overflow the stack when it is serialised for the Data API.
+ */
+export function nestedDeeperThan(v: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[v, 1]];
+  while (stack.length > 0) {
+    const [x, d] = stack.pop()!;
+    if (x === null || typeof x !== "object") continue;
+    if (d > limit) return true;
+    for (const c of Object.values(x as object)) if (c !== null && typeof c === "object") stack.push([c, d + 1]);
+  }
+  return false;
+}
+
 export interface ClairVulnerability {
   Name: string;
   NamespaceName?: string;
