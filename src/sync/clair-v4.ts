@@ -15,7 +15,7 @@
 
 import { SignJWT } from "jose";
 import { requestWithRetry, DEFAULT_RETRY, sleep, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
-import { SyncError } from "./log.js";
+import { SyncError, serverText } from "./log.js";
 import { reachClair, type ClairFeature, type ClairLayer, type ClairVulnerability, type LayerDoc, type ScanResult, type ScanTarget, type Scanner } from "./scanner.js";
 
 export interface ClairV4Options {
@@ -95,7 +95,7 @@ export class ClairV4Scanner implements Scanner {
     let msg = "";
     try {
       const b = JSON.parse(res.body.toString("utf8")) as { message?: unknown; code?: unknown };
-      if (typeof b.message === "string") msg = `: ${b.message}`;
+      if (typeof b?.message === "string") msg = `: ${serverText(b.message)}`;
     } catch {
       /* plain status */
     }
@@ -130,12 +130,12 @@ export class ClairV4Scanner implements Scanner {
     for (;;) {
       const state = report["state"];
       if (state === "IndexFinished") {
-        if (report["success"] === false) throw new SyncError("scanner", `${what} failed: ${String(report["err"] ?? "no reason given")}`, "retried on the next cycle");
+        if (report["success"] === false) throw new SyncError("scanner", `${what} failed: ${serverText(String(report["err"] ?? "no reason given"))}`, "retried on the next cycle");
         return;
       }
-      if (state === "IndexError") throw new SyncError("scanner", `${what} failed: ${String(report["err"] ?? "IndexError")}`, "check that Clair can fetch layers from the registry URL; retried on the next cycle");
+      if (state === "IndexError") throw new SyncError("scanner", `${what} failed: ${serverText(String(report["err"] ?? "IndexError"))}`, "check that Clair can fetch layers from the registry URL; retried on the next cycle");
       if (typeof state !== "string") throw new SyncError("scanner", `${what}: index report has no state`, "Clair answered garbage; retried on the next cycle");
-      if (Date.now() > deadline) throw new SyncError("scanner", `${what} still in state ${state} after waiting`, "Clair is slow; the next cycle continues waiting");
+      if (Date.now() > deadline) throw new SyncError("scanner", `${what} still in state ${serverText(state, 60)} after waiting`, "Clair is slow; the next cycle continues waiting");
       await sleep(this.opts.pollIntervalMs ?? 1000, signal);
       if (signal?.aborted) throw new SyncError("sync", "aborted", "");
       this.counts.poll++;
@@ -179,6 +179,12 @@ export class ClairV4Scanner implements Scanner {
 function obj(v: unknown): Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 }
+/** An id used to look something up: only strings and numbers (String() of a deeply nested array
+ * overflows the stack), and only own properties ("constructor" is no package). */
+function own(o: Record<string, unknown>, id: unknown): unknown {
+  const k = typeof id === "string" ? id : typeof id === "number" ? String(id) : undefined;
+  return k !== undefined && Object.hasOwn(o, k) ? o[k] : undefined;
+}
 function str(v: unknown): string | undefined {
   return typeof v === "string" && v !== "" ? v : undefined;
 }
@@ -193,7 +199,7 @@ export function mapV4Report(report: Record<string, unknown>, layers: string[], f
   const layerIndex = new Map(layers.map((d, i) => [d, i]));
 
   const nsOf = (distId: unknown): string | undefined => {
-    const d = obj(dists[String(distId)]);
+    const d = obj(own(dists, distId));
     const did = str(d["did"]) ?? str(d["name"]);
     if (!did) return undefined;
     const ver = str(d["version_id"]) ?? str(d["version"]);
@@ -206,11 +212,12 @@ export function mapV4Report(report: Record<string, unknown>, layers: string[], f
     const p = obj(pv);
     const name = str(p["name"]);
     if (!name) continue;
-    const envList = Array.isArray(envs[pid]) ? (envs[pid] as unknown[]).map(obj) : [];
+    const envRaw = own(envs, pid);
+    const envList = Array.isArray(envRaw) ? (envRaw as unknown[]).map(obj) : [];
     let at = Infinity;
     let env: Record<string, unknown> = {};
     for (const e of envList) {
-      const i = layerIndex.get(String(e["introduced_in"]));
+      const i = typeof e["introduced_in"] === "string" ? layerIndex.get(e["introduced_in"]) : undefined;
       if (i !== undefined && i < at) {
         at = i;
         env = e;
@@ -221,10 +228,11 @@ export function mapV4Report(report: Record<string, unknown>, layers: string[], f
     const feature: ClairFeature = { Name: name, AddedBy: layers[at] };
     if (str(p["version"])) feature.Version = str(p["version"]);
     if (ns) feature.NamespaceName = ns;
-    const vids = Array.isArray(pkgVulns[pid]) ? (pkgVulns[pid] as unknown[]) : [];
+    const vidsRaw = own(pkgVulns, pid);
+    const vids = Array.isArray(vidsRaw) ? (vidsRaw as unknown[]).filter((x) => typeof x === "string" || typeof x === "number") : [];
     const vs: ClairVulnerability[] = [];
     for (const vid of vids) {
-      const v = obj(vulns[String(vid)]);
+      const v = obj(own(vulns, vid));
       const vname = str(v["name"]) ?? str(v["id"]) ?? String(vid);
       const links = str(v["links"]);
       const out: ClairVulnerability = { Name: vname, Severity: str(v["normalized_severity"]) ?? "Unknown" };
@@ -232,7 +240,10 @@ export function mapV4Report(report: Record<string, unknown>, layers: string[], f
       if (str(v["description"])) out.Description = str(v["description"]);
       if (links) out.Link = links.split(/\s+/)[0];
       if (str(v["fixed_in_version"])) out.FixedBy = str(v["fixed_in_version"]);
-      out.Metadata = { ClairV4: { id: v["id"] ?? vid, updater: v["updater"], severity: v["severity"], links: v["links"], issued: v["issued"] } };
+      // Only the documented string fields: anything else a report carries there (objects nested
+      // arbitrarily deep, say) is not copied into the policy data.
+      const s = (x: unknown): string | undefined => (typeof x === "string" ? x : undefined);
+      out.Metadata = { ClairV4: { id: str(v["id"]) ?? String(vid), updater: s(v["updater"]), severity: s(v["severity"]), links: s(v["links"]), issued: s(v["issued"]) } };
       vs.push(out);
     }
     if (vs.length > 0) feature.Vulnerabilities = vs;

@@ -62,6 +62,8 @@ export interface SyncOptions {
   timeoutMs?: number;
   /** Poll interval while Clair v4 indexes. */
   clairPollMs?: number;
+  /** How long to wait for Clair v4 to finish indexing a manifest before giving up for this cycle (default 10 min). */
+  clairIndexTimeoutMs?: number;
   logger?: Logger;
   metrics?: SyncMetrics;
   progress?: Progress;
