@@ -169,7 +169,7 @@ export class Syncer {
     if (opts.clair) {
       this.scanner =
         opts.clair.version === "v4"
-          ? new ClairV4Scanner({ url: opts.clair.url, transport, psk: opts.clair.psk, pskIssuer: opts.clair.pskIssuer, retry: opts.retry, timeoutMs: opts.timeoutMs, pollIntervalMs: opts.clairPollMs })
+          ? new ClairV4Scanner({ url: opts.clair.url, transport, psk: opts.clair.psk, pskIssuer: opts.clair.pskIssuer, retry: opts.retry, timeoutMs: opts.timeoutMs, pollIntervalMs: opts.clairPollMs, indexTimeoutMs: opts.clairIndexTimeoutMs })
           : new ClairV2Scanner({ url: opts.clair.url, transport, retry: opts.retry, timeoutMs: opts.timeoutMs });
     }
     this.regs = opts.registries.map((cfg) => {
@@ -344,12 +344,14 @@ export class Syncer {
     if (ctx.cfg.legacyLayout && comps.length === 2) {
       await this.data.put([...rootSegments(this.opts.layerRoot), ...comps, tag], legacyDoc(doc), signal);
     }
-    await this.data.put([...images, imageKey(domain, repo, tag)], doc, signal);
     await this.data.put([...images, digestKey(domain, repo, doc.digest)], doc, signal);
     // An image pinned to one platform's manifest digest finds that platform's config and layers.
     for (const [platform, pd] of Object.entries(doc.platforms)) {
       if (pd.digest !== doc.digest) await this.data.put([...images, digestKey(domain, repo, pd.digest)], { ...doc, ...pd, platform }, signal);
     }
+    // The tag's key last: a restarted sync rebuilds its state from these keys, so one written before
+    // a failed "@digest" write would make it believe the image complete and never write the rest.
+    await this.data.put([...images, imageKey(domain, repo, tag)], doc, signal);
     if (prev) {
       const now = new Set([doc.digest, ...Object.values(doc.platforms).map((p) => p.digest)]);
       for (const d of digestsOf(prev)) if (!now.has(d)) await this.dropDigestIfUnused(ctx, repo, d, tag, signal);
