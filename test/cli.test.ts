@@ -157,3 +157,18 @@ test('server start-up errors (flags, files, a port in use) are one clear line, w
     taken.close();
   }
 });
+
+test('eval --package reads a package path as a package clause does, and refuses junk', () => {
+  const dir = tmp({ 'p.rego': 'package a["b-c"]\n\np := 7\n', 'q.rego': 'package x.y\n\nq := 8\n' });
+  const p = cli('eval', '-d', dir, '--package', 'a["b-c"]', '-f', 'pretty', 'v := p');
+  assert.equal(p.code, 0, p.stderr);
+  assert.match(p.stdout, /│ 7 │/);
+  const q = cli('eval', '-d', dir, '--package', 'data.x.y', '-f', 'pretty', 'v := q');
+  assert.equal(q.code, 0, q.stderr);
+  assert.match(q.stdout, /│ 8 │/);
+  for (const junk of ['1x', 'a b', '', 'a; v := 1']) {
+    const r = cli('eval', '-d', dir, '--package', junk, 'v := 1');
+    assert.equal(r.code, 1, junk);
+    assert.equal(r.stderr, `error: invalid --package ${JSON.stringify(junk)}: expected a package path such as a.b or a["b-c"]\n`);
+  }
+});

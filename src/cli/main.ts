@@ -3,7 +3,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { parseJSONValue, parseYAMLValue } from '../loader/index.js';
+import { RegoErrors } from '../rego/errors.js';
 import { prepareQuery } from '../rego/index.js';
+import { parseModule } from '../rego/parser.js';
 import { stringifyJSON, type Value } from '../rego/value.js';
 import { loadPolicySet } from '../runtime/policy-set.js';
 import { formatTestReport, runTests } from '../runtime/tester.js';
@@ -27,6 +29,20 @@ function readErrorText(e: unknown): string {
   if (code === 'EISDIR') return 'is a directory';
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
   return code ?? (e as Error).message;
+}
+
+/** The segments of a --package path (`a.b`, `data.a["b-c"]`), read as a package clause is. */
+function packagePath(pkg: string): string[] {
+  const bad = (): UserError => new UserError(`invalid --package ${JSON.stringify(pkg)}: expected a package path such as a.b or a["b-c"]`);
+  let m;
+  try {
+    m = parseModule(`package ${pkg.replace(/^data\./, '')}\n`, '--package');
+  } catch (e) {
+    if (e instanceof RegoErrors) throw bad();
+    throw e;
+  }
+  if (m.rules.length > 0 || m.imports.length > 0) throw bad();
+  return m.package.path.terms.slice(1).map((t) => (t.type === 'string' ? t.value : t.type === 'var' ? t.name : String(t.type)));
 }
 
 async function readInput(file: string): Promise<Value> {
@@ -68,7 +84,7 @@ export function buildProgram(): Command {
     .action(async (query: string, o) => {
       const set = await loadPolicySet(o.data, { regoVersion: regoVersionOf(o) });
       const input = o.input ? await readInput(o.input) : undefined;
-      const pkg = o.package ? String(o.package).replace(/^data\./, '').split('.') : undefined;
+      const pkg = o.package === undefined ? undefined : packagePath(String(o.package));
       const q = prepareQuery(set.policy, query, { package: pkg });
       const { results } = q.eval({
         input,
