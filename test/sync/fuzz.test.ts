@@ -479,7 +479,7 @@ test("registry: mutated manifests and indexes of every media type, wrong digests
         if (r.errors.length === 0) assert.ok(d === sha(top) || d === "sha512:" + createHash("sha512").update(top).digest("hex"), `${ctx}: digest ${d}`);
       },
     ),
-    { seed: SEED, numRuns: 75 },
+    { seed: SEED, numRuns: 55 },
   ));
 });
 
@@ -625,7 +625,7 @@ test("token auth: junk token responses, missing fields, huge expires_in, redirec
         for (const [k, v] of Object.entries(imagesOf())) assertValidImageDoc(k, v, ctx);
       },
     ),
-    { seed: SEED, numRuns: 60 },
+    { seed: SEED, numRuns: 45 },
   ));
 });
 
@@ -673,7 +673,7 @@ test("Clair v2: mutated recorded reports, wrong shapes, huge feature lists, junk
           }
         },
       ),
-      { seed: SEED, numRuns: 45 },
+      { seed: SEED, numRuns: 30 },
     ));
   } finally {
     clair2Proxy.override = undefined;
@@ -791,7 +791,7 @@ test("Data API: junk bodies, 4xx/5xx with junk, redirects, stalls while pushing;
           for (const l of img["layers"] as Array<{ digest: string }>) assertValidLayerDoc(l.digest, layers[l.digest], ctx);
         },
       ),
-      { seed: SEED, numRuns: 40 },
+      { seed: SEED, numRuns: 30 },
     ));
   } finally {
     dataProxy.override = undefined;
