@@ -162,6 +162,18 @@ function validDescriptor(d: unknown): boolean {
 }
 
 /** An image document in data.docker.images: the shape docs/sync.md promises. */
+/** Every image document in the Data API's store is well-formed. */
+function assertImageDocsValid(ctx: string): void {
+  for (const [k, v] of Object.entries(imagesOf())) assertValidImageDoc(k, v, ctx);
+}
+
+/** A registry-side fault: only registry errors, the earlier data untouched when it failed, and valid documents. */
+function checkRegistryFault(r: SyncReport, good: Record<string, Json>, ctx: string): void {
+  checkErrors(r, ["registry"], ctx);
+  if (r.errors.length > 0) assert.deepEqual(data.get(["docker"]), good["docker"], `${ctx}: data changed although the sync failed`);
+  assertImageDocsValid(ctx);
+}
+
 function assertValidImageDoc(key: string, doc: unknown, ctx: string): void {
   const o = doc as Record<string, unknown>;
   assert.ok(o && typeof o === "object", `${ctx}: ${key} is not an object`);
@@ -473,7 +485,7 @@ test("registry: mutated manifests and indexes of every media type, wrong digests
         } else {
           assert.notDeepEqual(doc, (goodImages as Record<string, Record<string, unknown>>)["images"]![key], `${ctx}: nothing written and no error`);
         }
-        for (const [k, v] of Object.entries(imagesOf())) assertValidImageDoc(k, v, ctx);
+        assertImageDocsValid(ctx);
         // The digest written is the one of the bytes served (by the algorithm the registry named).
         const d = (imagesOf()[key] as Record<string, unknown>)["digest"] as string;
         if (r.errors.length === 0) assert.ok(d === sha(top) || d === "sha512:" + createHash("sha512").update(top).digest("hex"), `${ctx}: digest ${d}`);
@@ -542,7 +554,7 @@ test("registry: tag lists with broken bodies or pagination never delete data", a
         assert.ok(imagesOf()[`fz.example/${REPO}:old`], `${ctx}: tag "old" deleted (errors: ${JSON.stringify(r.errors.map((e) => e.message))})`);
         assert.deepEqual(data.get(["docker", "layers", "fz", "app", "old"]), (before["docker"] as Record<string, Record<string, Record<string, Record<string, Json>>>>)["layers"]!["fz"]!["app"]!["old"]);
         if (c.link !== "good" && c.tagsField === undefined) assert.ok(r.errors.length > 0, `${ctx}: broken pagination not reported`);
-        for (const [k, v] of Object.entries(imagesOf())) assertValidImageDoc(k, v, ctx);
+        assertImageDocsValid(ctx);
       },
     ),
     { seed: SEED, numRuns: 60 },
@@ -581,9 +593,7 @@ test("registry: redirects, junk 401 challenges, 429/503 with junk or huge Retry-
         });
         const ctx = `run ${run} ${JSON.stringify({ ...c, body: c.body.slice(0, 40) })}`;
         const r = await withDeadline(syncOnce(opts()), ctx);
-        checkErrors(r, ["registry"], ctx);
-        if (r.errors.length > 0) assert.deepEqual(data.get(["docker"]), good["docker"], `${ctx}: data changed although the sync failed`);
-        for (const [k, v] of Object.entries(imagesOf())) assertValidImageDoc(k, v, ctx);
+        checkRegistryFault(r, good, ctx);
       },
     ),
     { seed: SEED, numRuns: 80 },
@@ -620,9 +630,7 @@ test("token auth: junk token responses, missing fields, huge expires_in, redirec
         tokens.handler = () => ({ status: c.status, headers: th, body: c.body, delivery: c.delivery });
         const ctx = `run ${run} ${JSON.stringify(c).slice(0, 300)}`;
         const r = await withDeadline(syncOnce(opts()), ctx);
-        checkErrors(r, ["registry"], ctx);
-        if (r.errors.length > 0) assert.deepEqual(data.get(["docker"]), good["docker"], `${ctx}: data changed although the sync failed`);
-        for (const [k, v] of Object.entries(imagesOf())) assertValidImageDoc(k, v, ctx);
+        checkRegistryFault(r, good, ctx);
       },
     ),
     { seed: SEED, numRuns: 45 },
@@ -778,7 +786,7 @@ test("Data API: junk bodies, 4xx/5xx with junk, redirects, stalls while pushing;
           checkErrors(r, ["data-api"], ctx);
           // Let stalled requests land before judging the data.
           if (c.stall) await new Promise((res) => setTimeout(res, TIMEOUT_MS * 2));
-          for (const [k, v] of Object.entries(imagesOf())) assertValidImageDoc(k, v, ctx);
+          assertImageDocsValid(ctx);
           dataProxy.override = undefined;
           dataProxy.onRequest = undefined;
           dataProxy.rewriteBody = undefined;
