@@ -162,6 +162,24 @@ function validDescriptor(d: unknown): boolean {
 }
 
 /** An image document in data.docker.images: the shape docs/sync.md promises. */
+/** The good baseline with both layers scanned, and its layer reports. */
+async function scannedBaseline(clair: { url: string; version: "v2" | "v4" }): Promise<{ good: Record<string, Json>; goodClair: Record<string, Json> }> {
+  const good = await goodBaseline(clair);
+  const goodClair = structuredClone((good["clair"] as Record<string, Json>)["layers"]) as Record<string, Json>;
+  assert.ok(goodClair[L1] && goodClair[L2]);
+  return { good, goodClair };
+}
+
+/** A scanner-side fault: only scanner errors, and each layer report either kept as it was or well-formed. */
+function checkScannerFault(r: SyncReport, goodClair: Record<string, Json>, ctx: string): void {
+  checkErrors(r, ["scanner"], ctx);
+  const layers = (data.get(["clair", "layers"]) ?? {}) as Record<string, unknown>;
+  for (const d of [L1, L2]) {
+    assert.ok(layers[d], `${ctx}: report of ${d} lost`);
+    if (JSON.stringify(layers[d]) !== JSON.stringify(goodClair[d])) assertValidLayerDoc(d, layers[d], ctx);
+  }
+}
+
 /** Every image document in the Data API's store is well-formed. */
 function assertImageDocsValid(ctx: string): void {
   for (const [k, v] of Object.entries(imagesOf())) assertValidImageDoc(k, v, ctx);
@@ -641,9 +659,7 @@ test("token auth: junk token responses, missing fields, huge expires_in, redirec
 
 test("Clair v2: mutated recorded reports, wrong shapes, huge feature lists, junk statuses: earlier reports stay", async () => {
   const clair = { url: `${clair2Proxy.url}/v1`, version: "v2" as const };
-  const good = await goodBaseline(clair);
-  const goodClair = structuredClone((good["clair"] as Record<string, Json>)["layers"]) as Record<string, Json>;
-  assert.ok(goodClair[L1] && goodClair[L2]);
+  const { good, goodClair } = await scannedBaseline(clair);
   let run = 0;
   try {
     await holds(fc.assert(
@@ -673,12 +689,7 @@ test("Clair v2: mutated recorded reports, wrong shapes, huge feature lists, junk
           const ctx = `run ${run} ${JSON.stringify({ ...c, mutation: c.mutation.kind })}`;
           // Reports older than 1 ms are re-read each time, so the mutated answer replaces them or fails.
           const r = await withDeadline(syncOnce(opts({ reportMaxAgeMs: 1 }, clair)), ctx);
-          checkErrors(r, ["scanner"], ctx);
-          const layers = (data.get(["clair", "layers"]) ?? {}) as Record<string, unknown>;
-          for (const d of [L1, L2]) {
-            assert.ok(layers[d], `${ctx}: report of ${d} lost`);
-            if (JSON.stringify(layers[d]) !== JSON.stringify(goodClair[d])) assertValidLayerDoc(d, layers[d], ctx);
-          }
+          checkScannerFault(r, goodClair, ctx);
         },
       ),
       { seed: SEED, numRuns: 30 },
@@ -694,9 +705,7 @@ test("Clair v2: mutated recorded reports, wrong shapes, huge feature lists, junk
 test("Clair v4: mutated index and vulnerability reports, junk JSON, index reports that never finish", async () => {
   const clair = { url: clair4Proxy.url, version: "v4" as const };
   clair4.pollsNeeded = 1;
-  const good = await goodBaseline(clair);
-  const goodClair = structuredClone((good["clair"] as Record<string, Json>)["layers"]) as Record<string, Json>;
-  assert.ok(goodClair[L1] && goodClair[L2]);
+  const { good, goodClair } = await scannedBaseline(clair);
   let run = 0;
   try {
     await holds(fc.assert(
@@ -714,12 +723,7 @@ test("Clair v4: mutated index and vulnerability reports, junk JSON, index report
           clair4Proxy.override = c.status === 201 || c.status === 200 ? undefined : (q) => (q.path.includes(`/${c.which.replace("_post", "")}`) && (q.method === "POST") === (c.which === "index_report_post") ? { status: c.status, body: mutate({ code: "x", message: "boom" }, c.mutation).toString("latin1") } : undefined);
           const ctx = `run ${run} ${JSON.stringify({ ...c, mutation: c.mutation.kind })}`;
           const r = await withDeadline(syncOnce(opts({ reportMaxAgeMs: 1, clairIndexTimeoutMs: 300 }, clair)), ctx);
-          checkErrors(r, ["scanner"], ctx);
-          const layers = (data.get(["clair", "layers"]) ?? {}) as Record<string, unknown>;
-          for (const d of [L1, L2]) {
-            assert.ok(layers[d], `${ctx}: report of ${d} lost`);
-            if (JSON.stringify(layers[d]) !== JSON.stringify(goodClair[d])) assertValidLayerDoc(d, layers[d], ctx);
-          }
+          checkScannerFault(r, goodClair, ctx);
         },
       ),
       { seed: SEED, numRuns: 35 },
