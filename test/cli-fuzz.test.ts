@@ -60,7 +60,7 @@ before(() => {
     'bad.rego': 'package bad\n\np if {\n',
     'unsafe.rego': 'package u\n\np if x > 1\n',
     'chain.rego': `package chain\n\np := 1${' + 1'.repeat(5000)}\n`,
-    'chain500.rego': `package chain\n\np := 1${' + 1'.repeat(500)}\n`,
+    'chain400.rego': `package chain\n\np := 1${' + 1'.repeat(400)}\n`,
     'deep.rego': `package deep\n\np := ${'['.repeat(5000)}${']'.repeat(5000)}\n`,
     'trunc.json': '{"a": ',
     'list.json': '[1, 2]',
@@ -152,7 +152,7 @@ test('deliberate bad inputs: each fails with a clear one-line reason', async () 
     { args: ['check', 'chain.rego'], stderr: /^chain\.rego:3:\d+: rego_parse_error: max parsing recursion depth exceeded/ },
     { args: ['eval', `1${' + 1'.repeat(5000)}`], stderr: /^query:1:\d+: rego_parse_error: max parsing recursion depth exceeded/ },
     // What the parser lets through can still exhaust a small stack: a message, not V8's text.
-    { args: ['eval', '-d', 'chain500.rego', 'data.chain.p'], node: ['--stack-size=200'], stderr: /^error: a policy, query or document is nested too deeply to compile or evaluate/ },
+    { args: ['eval', '-d', 'chain400.rego', 'data.chain.p'], node: ['--stack-size=200'], stderr: /^error: a policy, query or document is nested too deeply to compile or evaluate/ },
     { args: ['eval', '-d', 'deep.rego', 'data.deep.p'], stderr: /deep\.rego:3:\d+: rego_parse_error: max parsing recursion depth exceeded/ },
     { args: ['eval', '-d', 'deep.yaml', 'data'], stderr: /deep\.yaml:1:\d+: load_error: invalid YAML: document is nested too deeply: YAML data may nest at most 200 levels/ },
     { args: ['eval', '-i', 'deep.yaml', 'input'], stderr: /^error: deep\.yaml: invalid YAML: document is nested too deeply/ },
@@ -184,7 +184,7 @@ test('deliberate bad inputs: each fails with a clear one-line reason', async () 
 
 test('--debug prints the stack of an unexpected error', async () => {
   // A stack too small for the compiler makes an error the CLI does not expect.
-  const r = await cli(['eval', '--debug', '-d', 'chain500.rego', 'data.chain.p'], dir, ['--stack-size=200']);
+  const r = await cli(['eval', '--debug', '-d', 'chain400.rego', 'data.chain.p'], dir, ['--stack-size=200']);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /^RangeError: Maximum call stack size exceeded\n\s+at /);
 });

@@ -64,7 +64,7 @@ test('a builtin that builds a large value in one call stops at the deadline too'
 
 test('long operator chains meet the parser depth limit instead of overflowing the compiler', () => {
   const chain = (n: number): string => `package c\nx := ${Array.from({ length: n }, () => '1').join(' + ')}\n`;
-  assert.equal(prepareQuery(compilePolicies([{ file: 'c.rego', text: chain(500) }]), 'data.c.x').evalValue({}), 500);
+  assert.equal(prepareQuery(compilePolicies([{ file: 'c.rego', text: chain(400) }]), 'data.c.x').evalValue({}), 400);
   for (const n of [1150, 5000]) {
     assert.throws(
       () => compilePolicies([{ file: 'c.rego', text: chain(n) }]),
@@ -80,7 +80,7 @@ test('unsafe and unknown references in a query are compile errors, not crashes',
 });
 
 test('a pushed module that exhausts the stack anyway is refused like any module that does not compile', () => {
-  // A small stack (as on a thread with little of it left) makes a 500-term chain, which the
+  // A small stack (as on a thread with little of it left) makes a 400-term chain, which the
   // parser accepts, overflow in the compiler. The runtime must report a compile error, and keep
   // serving with its last good state, rather than let a RangeError through (a 500 from the API).
   const runtime = new URL('../src/runtime/runtime.js', import.meta.url).href;
@@ -90,7 +90,7 @@ test('a pushed module that exhausts the stack anyway is refused like any module 
     rt.putModule('ok', 'package ok\\nx := 1\\n');
     let error;
     try {
-      rt.putModule('deep', 'package deep\\nx := 1' + ' + 1'.repeat(500) + '\\n');
+      rt.putModule('deep', 'package deep\\nx := 1' + ' + 1'.repeat(400) + '\\n');
     } catch (e) {
       error = { name: e.name, code: e.code, message: e.message };
     }

@@ -57,8 +57,13 @@ const ALWAYS_KEYWORDS = new Set(['not', 'package', 'import', 'as', 'default', 'e
 const FUTURE_KEYWORDS = ['contains', 'every', 'if', 'in'];
 const ROOT_DOCS = new Set(['data', 'input']);
 
-/** Nesting limit (counted in parser entries), far above real policies, far below stack overflow. */
-const MAX_DEPTH = 1200;
+/**
+ * Nesting limit (counted in parser entries), far above real policies and below a stack overflow
+ * with room to spare: about 500 nested parentheses, which overflow Node's default stack at about
+ * 620 before the JIT has warmed up. A limit closer to that would make the error's position depend
+ * on where the stack happened to run out.
+ */
+const MAX_DEPTH = 1000;
 const DEPTH_MESSAGE = 'max parsing recursion depth exceeded';
 
 const INFIX: Record<string, string> = {
@@ -1089,24 +1094,23 @@ class Parser {
     let lhs = this.parseBinary(level + 1);
     // Each operator in a chain nests the tree one call deeper (1 + 1 + ... is left associative),
     // and a nested call costs the compiler about twice the stack of a bracket: it counts as two
-    // levels, so a long chain meets the parser's depth limit instead of overflowing later.
+    // levels, so a long chain meets the parser's depth limit instead of overflowing later. (No
+    // try/finally: this frame is on the stack once per level of every bracket, so it stays small;
+    // a depth error unwinds to guard(), which resets the count.)
     let nested = 0;
-    try {
-      while (lhs && ops.has(this.k())) {
-        const opTok = this.t;
-        const op = INFIX[this.k()];
-        this.scan();
-        const rhs = this.parseBinary(level + 1);
-        if (!rhs) return lhs;
-        this.enter();
-        this.enter();
-        nested += 2;
-        lhs = this.call(op, this.loc(opTok), [lhs, rhs], lhs.loc);
-      }
-      return lhs;
-    } finally {
-      for (; nested > 0; nested--) this.leave();
+    while (lhs && ops.has(this.k())) {
+      const opTok = this.t;
+      const op = INFIX[this.k()];
+      this.scan();
+      const rhs = this.parseBinary(level + 1);
+      if (!rhs) break;
+      this.enter();
+      this.enter();
+      nested += 2;
+      lhs = this.call(op, this.loc(opTok), [lhs, rhs], lhs.loc);
     }
+    this.depth -= nested;
+    return lhs;
   }
 
   // ---------------------------------------------------------------- terms
