@@ -498,6 +498,32 @@ describe('exact numbers', () => {
     assert.throws(() => parseYAMLValue('a: .inf'), YAMLDataError);
     assert.equal(parseYAMLValue(''), null);
   });
+
+  test('YAML mapping keys that are sequences or mappings are refused, also through an alias', () => {
+    // JSON has string keys only; Go's YAML-to-JSON refuses these, and the library would print a
+    // process warning and stringify the key.
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      for (const [text, line, col] of [
+        ['? [a, b]\n: 1\n', 1, 3],
+        ['x:\n  ? {k: v}\n  : 2\n', 2, 5],
+        ['k: &a [1, 2]\nm:\n  ? *a\n  : 1\n', 3, 5],
+      ] as const) {
+        assert.throws(
+          () => parseYAMLValue(text),
+          (e: unknown) => e instanceof YAMLDataError && e.detail.startsWith('invalid mapping key: a key must be a string, number, boolean or null') && e.line === line && e.col === col,
+          text,
+        );
+      }
+      // Scalar keys, and aliases of scalars, are fine.
+      assert.deepEqual(toJSON(parseYAMLValue('k: &s x\nm:\n  *s : 1\n')), { k: 'x', m: { x: 1 } });
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(warnings, []);
+  });
 });
 
 describe('glob', () => {
