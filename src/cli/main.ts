@@ -3,7 +3,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { parseJSONValue, parseYAMLValue } from '../loader/index.js';
-import { RegoErrors } from '../rego/errors.js';
+import { RegoErrors, isStackOverflow } from '../rego/errors.js';
 import { prepareQuery } from '../rego/index.js';
 import { parseModule } from '../rego/parser.js';
 import { stringifyJSON, type Value } from '../rego/value.js';
@@ -188,7 +188,7 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     if (argv.includes('--debug')) process.stderr.write(((e as Error).stack ?? String(e)) + '\n');
-    else if (e instanceof RangeError && /call stack/i.test(e.message)) {
+    else if (isStackOverflow(e)) {
       // The engine recurses on nested terms; a policy or query nested past the stack gets a
       // message a user can act on instead of V8's bare text.
       process.stderr.write('error: a policy, query or document is nested too deeply to compile or evaluate (the JavaScript stack ran out); split deeply nested expressions into smaller rules\n');

@@ -62,6 +62,14 @@ export function outputConflict(kind: 'complete' | 'func', location?: Location): 
   return new RegoError('eval_conflict_error', detail, location);
 }
 
+/**
+ * V8's "Maximum call stack size exceeded". The parser limits nesting, but what it accepts can
+ * still exhaust a small stack in the compiler or evaluator; callers turn it into a message.
+ */
+export function isStackOverflow(e: unknown): boolean {
+  return e instanceof RangeError && /call stack/i.test(e.message);
+}
+
 /** The error that ends an evaluation past its deadline (OPA's wording). */
 export function evalCancelled(): RegoError {
   return new RegoError('eval_cancel_error', 'caller cancelled query execution');

@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import type * as A from '../rego/ast.js';
 import type { CompiledPolicy } from '../rego/compiled.js';
 import { compile } from '../rego/compiler.js';
-import { RegoError, RegoErrors, HaltError } from '../rego/errors.js';
+import { RegoError, RegoErrors, HaltError, isStackOverflow } from '../rego/errors.js';
 import { LoadErrors } from '../loader/errors.js';
 import { formatModule } from '../rego/format.js';
 import { prepareQuery, type PreparedQuery } from '../rego/index.js';
@@ -593,8 +593,3 @@ export function describeError(e: unknown): string {
 /** What a statement too deeply nested for the engine's recursion gets instead of V8's bare text. */
 export const STACK_OVERFLOW_MESSAGE =
   'error: the statement is nested too deeply to compile or evaluate (the JavaScript stack ran out); split it into smaller parts';
-
-/** V8's "Maximum call stack size exceeded". */
-export function isStackOverflow(e: unknown): boolean {
-  return e instanceof RangeError && /call stack/i.test(e.message);
-}

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { load, watchPaths, type Watcher } from '../loader/index.js';
 import type { Module } from '../rego/ast.js';
 import type { CompiledPolicy } from '../rego/compiled.js';
-import { RegoError, RegoErrors } from '../rego/errors.js';
+import { RegoError, RegoErrors, isStackOverflow } from '../rego/errors.js';
 import { parseModule } from '../rego/parser.js';
 import { prepareQuery, type PreparedQuery, type PrepareOptions } from '../rego/index.js';
 import { RObject, type Value } from '../rego/value.js';
@@ -111,7 +111,7 @@ export class Runtime extends EventEmitter {
     } catch (e) {
       // The parser limits nesting, but what it lets through can still exhaust a small stack:
       // that is a fault of the module, reported like the others.
-      if (e instanceof RangeError && /call stack/i.test(e.message)) {
+      if (isStackOverflow(e)) {
         throw new RegoErrors([new RegoError('rego_compile_error', 'module is nested too deeply to compile (the stack ran out): split deeply nested expressions into smaller rules', { file: id, row: 1, col: 1 })]);
       }
       throw e;
