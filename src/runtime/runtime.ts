@@ -10,7 +10,7 @@ import { RegoError, RegoErrors, isStackOverflow } from '../rego/errors.js';
 import { parseModule } from '../rego/parser.js';
 import { prepareQuery, type PreparedQuery, type PrepareOptions } from '../rego/index.js';
 import { RObject, type Value } from '../rego/value.js';
-import { compileWithData } from './policy-set.js';
+import { compileWithData, loadPolicySet } from './policy-set.js';
 import { Store } from '../store/index.js';
 
 export interface RuntimeOptions {
@@ -61,17 +61,11 @@ export class Runtime extends EventEmitter {
 
   /** Loads the paths; throws LoadErrors / RegoErrors when the initial state is not valid. */
   static async start(options: RuntimeOptions): Promise<Runtime> {
-    const loaded = await load(options.paths, { regoVersion: options.regoVersion ?? 'auto', ignore: options.ignore });
-    const modules = loaded.modules.map((m): PolicyModule => ({ id: m.file, text: m.text, module: m.module, source: 'file' }));
-    const compiled = compileWithData(
-      modules.map((m) => m.module),
-      loaded.data,
-      { disabledBuiltins: options.disabledBuiltins },
-    );
-    const rt = new Runtime(options, compiled, new Store(loaded.data));
-    for (const m of modules) rt.fileModules.set(m.id, m);
-    rt.fileDataKeys = new Set(loaded.data.keys().map(String));
-    if (options.watch) rt.startWatching(loaded.files, loaded.dirs);
+    const set = await loadPolicySet(options.paths, { regoVersion: options.regoVersion, ignore: options.ignore, disabledBuiltins: options.disabledBuiltins });
+    const rt = new Runtime(options, set.policy, new Store(set.data));
+    for (const m of set.modules) rt.fileModules.set(m.file, { id: m.file, text: m.text, module: m.module, source: 'file' });
+    rt.fileDataKeys = new Set(set.data.keys().map(String));
+    if (options.watch) rt.startWatching(set.files, set.dirs);
     return rt;
   }
 
