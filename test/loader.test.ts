@@ -21,8 +21,6 @@ import {
   yamlNestedDeeperThan,
   globMatch,
   watchPaths,
-  watchAndReload,
-  type LoadResult,
   type ParseModuleFn,
 } from '../src/loader/index.js';
 import { RObject, parseJSON, toJSON, type Value } from '../src/rego/value.js';
@@ -688,90 +686,3 @@ async function loadErrors2(paths: string[]): Promise<LoadErrors> {
   }
   assert.fail('expected loading to fail');
 }
-
-describe('watchAndReload', () => {
-  test('reloads after changes and reports errors without losing the last good result', async () => {
-    const dir = await tree({ 'a.json': '{"v": 1}' });
-    let good: LoadResult | undefined;
-    const outcomes: Array<{ ok: boolean; err?: string }> = [];
-    const waiters: Array<() => void> = [];
-    const next = () =>
-      new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('no reload within 5s')), 5000);
-        waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    const r = watchAndReload([dir], { parseModule: fakeParse, debounceMs: 50 }, {
-      onLoad(result) {
-        good = result;
-        outcomes.push({ ok: true });
-        waiters.shift()?.();
-      },
-      onError(err) {
-        outcomes.push({ ok: false, err: String((err as Error).message) });
-        waiters.shift()?.();
-      },
-    });
-    try {
-      let p = next();
-      await fsp.writeFile(path.join(dir, 'a.json'), '{"v": 2}');
-      await p;
-      assert.equal(good?.data.get('v'), 2);
-
-      p = next();
-      await fsp.writeFile(path.join(dir, 'a.json'), '{"v": ');
-      await p;
-      assert.equal(outcomes.at(-1)?.ok, false);
-      assert.match(outcomes.at(-1)?.err ?? '', /a\.json:1:7: invalid JSON/);
-      assert.equal(good?.data.get('v'), 2, 'the last good result is kept by the caller');
-
-      p = next();
-      await fsp.writeFile(path.join(dir, 'a.json'), '{"v": 3}');
-      await p;
-      await r.idle();
-      assert.equal(good?.data.get('v'), 3);
-    } finally {
-      r.close();
-    }
-  });
-
-  test('a YAML file edited to nest too deeply is a reload error (twice), and the last good result stays', async () => {
-    const dir = await tree({ 'a.yaml': 'v: 1\n' });
-    let good: LoadResult | undefined;
-    const errors: string[] = [];
-    const r = watchAndReload([dir], { parseModule: fakeParse, debounceMs: 50 }, {
-      onLoad(result) {
-        good = result;
-      },
-      onError(err) {
-        errors.push(String((err as Error).message));
-      },
-    });
-    /** Waits for a reload outcome (a generous limit, not a timing assertion). */
-    const until = async (what: string, ok: () => boolean) => {
-      for (let i = 0; i < 400 && !ok(); i++) await new Promise((res) => setTimeout(res, 25));
-      await r.idle();
-      assert.ok(ok(), `no ${what} within 10s`);
-    };
-    try {
-      await fsp.writeFile(path.join(dir, 'a.yaml'), 'v: 2\n');
-      await until('reload', () => good?.data.get('v') === 2);
-      // The second stack overflow in the YAML library used to abort the process.
-      const flow = `v: ${'['.repeat(1000)}${']'.repeat(1000)}\n`;
-      const block = `v:\n${Array.from({ length: 400 }, (_, i) => ' '.repeat(i + 1) + 'x:').join('\n')} 1\n`;
-      for (const text of [flow, block, flow]) {
-        const before = errors.length;
-        await fsp.writeFile(path.join(dir, 'a.yaml'), text);
-        await until('reload error', () => errors.length > before);
-        assert.match(errors.at(-1) ?? '', /a\.yaml:\d+:\d+: invalid YAML: document is nested too deeply: YAML data may nest at most 200 levels/);
-        assert.equal(good?.data.get('v'), 2, 'the last good result is kept by the caller');
-      }
-      await fsp.writeFile(path.join(dir, 'a.yaml'), 'v: 3\n');
-      await until('reload', () => good?.data.get('v') === 3);
-    } finally {
-      r.close();
-    }
-  });
-});

@@ -9,5 +9,3 @@ export { globMatch, compileGlob, GlobPatternError } from './glob.js';
 export { formatDataPath } from './merge.js';
 export { watchPaths } from './watch.js';
 export type { Watcher, WatchOptions } from './watch.js';
-export { watchAndReload } from './reload.js';
-export type { ReloadHandlers, Reloader } from './reload.js';

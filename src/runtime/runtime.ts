@@ -21,6 +21,8 @@ export interface RuntimeOptions {
   ignore?: string[];
   /** Builtins that policies may not call (e.g. http.send when network access is off). */
   disabledBuiltins?: Set<string>;
+  /** How reloads read the paths: the loader's `load` (tests hold a reload in flight with it). */
+  loadFiles?: typeof load;
 }
 
 export interface PolicyModule {
@@ -34,7 +36,7 @@ export interface PolicyModule {
 
 export interface ReloadEvent {
   ok: boolean;
-  /** Files whose content changed, when known. */
+  /** Why the files could not be loaded (the last good state stays). */
   error?: Error;
 }
 
@@ -46,6 +48,9 @@ export class Runtime extends EventEmitter {
   private compiled: CompiledPolicy;
   private queryCache = new Map<string, PreparedQuery>();
   private watcher?: Watcher;
+  private reloadRunning?: Promise<ReloadEvent>;
+  private reloadQueued?: Promise<ReloadEvent>;
+  private closed = false;
   /** Incremented on every successful recompilation. */
   generation = 0;
 
@@ -134,11 +139,37 @@ export class Runtime extends EventEmitter {
     this.generation++;
   }
 
-  /** Re-reads the files. Keeps the last good state (and returns the error) when they are invalid. */
-  async reload(): Promise<ReloadEvent> {
+  /**
+   * Re-reads the files. Keeps the last good state (and returns the error) when they are invalid.
+   * Reloads never overlap: one asked for while another runs starts when that one ends, and every
+   * request made in between shares it. So files read earlier are never applied after files read
+   * later, and a burst of changes costs at most two reads.
+   */
+  reload(): Promise<ReloadEvent> {
+    if (this.reloadQueued) return this.reloadQueued;
+    if (!this.reloadRunning) return this.startReload();
+    this.reloadQueued = this.reloadRunning.then(() => {
+      this.reloadQueued = undefined;
+      return this.startReload();
+    });
+    return this.reloadQueued;
+  }
+
+  private startReload(): Promise<ReloadEvent> {
+    const run = this.readAndApply().finally(() => {
+      this.reloadRunning = undefined;
+    });
+    this.reloadRunning = run;
+    return run;
+  }
+
+  /** One reload; never rejects. */
+  private async readAndApply(): Promise<ReloadEvent> {
+    if (this.closed) return { ok: false, error: new Error('the runtime is closed') };
     let event: ReloadEvent;
     try {
-      const loaded = await load(this.options.paths, { regoVersion: this.options.regoVersion ?? 'auto', ignore: this.options.ignore });
+      const loaded = await (this.options.loadFiles ?? load)(this.options.paths, { regoVersion: this.options.regoVersion ?? 'auto', ignore: this.options.ignore });
+      if (this.closed) return { ok: false, error: new Error('the runtime is closed') };
       const files = new Map<string, PolicyModule>();
       for (const m of loaded.modules) files.set(m.file, { id: m.file, text: m.text, module: m.module, source: 'file' });
       this.recompile(files, this.apiModules, this.withFileData(loaded.data));
@@ -178,7 +209,9 @@ export class Runtime extends EventEmitter {
     });
   }
 
+  /** Stops watching; reloads still running or asked for later change nothing. */
   close(): void {
+    this.closed = true;
     this.watcher?.close();
     this.watcher = undefined;
   }
