@@ -4,7 +4,7 @@
 
 import { requestWithRetry, DEFAULT_RETRY, header, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
 import { SyncError, serverText } from "./log.js";
-import { reachClair, nestedDeeperThan, MAX_REPORT_DEPTH, type ClairLayer, type ScanResult, type ScanTarget, type Scanner } from "./scanner.js";
+import { reachClair, DEFAULT_INDEX_TIMEOUT_MS, nestedDeeperThan, MAX_REPORT_DEPTH, type ClairLayer, type ScanResult, type ScanTarget, type Scanner } from "./scanner.js";
 
 export interface ClairV2Options {
   /** Base URL including /v1, e.g. http://localhost:6060/v1 (the original default). */
@@ -51,7 +51,7 @@ export class ClairV2Scanner implements Scanner {
     this.counts.index++;
     const Layer: Record<string, unknown> = { Name: name, Path: path, Headers: headers, Format: "Docker" };
     if (parent) Layer["ParentName"] = parent;
-    const res = await this.call("POST", `${this.base}/layers`, { Layer }, this.opts.indexTimeoutMs ?? 600_000, signal);
+    const res = await this.call("POST", `${this.base}/layers`, { Layer }, this.opts.indexTimeoutMs ?? DEFAULT_INDEX_TIMEOUT_MS, signal);
     if (res.status === 201 || res.status === 200) return;
     throw clairError(res, `Clair could not index layer ${name}`);
   }

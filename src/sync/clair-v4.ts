@@ -16,7 +16,7 @@
 import { SignJWT } from "jose";
 import { requestWithRetry, DEFAULT_RETRY, sleep, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
 import { SyncError, serverText } from "./log.js";
-import { reachClair, type ClairFeature, type ClairLayer, type ClairVulnerability, type LayerDoc, type ScanResult, type ScanTarget, type Scanner } from "./scanner.js";
+import { reachClair, DEFAULT_INDEX_TIMEOUT_MS, type ClairFeature, type ClairLayer, type ClairVulnerability, type LayerDoc, type ScanResult, type ScanTarget, type Scanner } from "./scanner.js";
 
 export interface ClairV4Options {
   /** Base URL of Clair (combo mode) or of an ingress that routes /indexer and /matcher. */
@@ -126,7 +126,8 @@ export class ClairV4Scanner implements Scanner {
     const res = await this.call("POST", "/indexer/api/v1/index_report", manifest, signal);
     if (res.status !== 201 && res.status !== 200) throw this.fail(res, what);
     let report = this.json(res, what);
-    const deadline = Date.now() + (this.opts.indexTimeoutMs ?? 600_000);
+    const limitMs = this.opts.indexTimeoutMs ?? DEFAULT_INDEX_TIMEOUT_MS;
+    const deadline = Date.now() + limitMs;
     for (;;) {
       const state = report["state"];
       if (state === "IndexFinished") {
@@ -135,7 +136,9 @@ export class ClairV4Scanner implements Scanner {
       }
       if (state === "IndexError") throw new SyncError("scanner", `${what} failed: ${serverText(String(report["err"] ?? "IndexError"))}`, "check that Clair can fetch layers from the registry URL; retried on the next cycle");
       if (typeof state !== "string") throw new SyncError("scanner", `${what}: index report has no state`, "Clair answered garbage; retried on the next cycle");
-      if (Date.now() > deadline) throw new SyncError("scanner", `${what} still in state ${serverText(state, 60)} after waiting`, "Clair is slow; the next cycle continues waiting");
+      if (Date.now() > deadline) {
+        throw new SyncError("scanner", `${what} still in state ${serverText(state, 60)} after ${limitMs} ms (--clair-index-timeout)`, "Clair is slow; the next cycle continues waiting, or raise --clair-index-timeout");
+      }
       await sleep(this.opts.pollIntervalMs ?? 1000, signal);
       if (signal?.aborted) throw new SyncError("sync", "aborted", "");
       this.counts.poll++;

@@ -62,7 +62,11 @@ export interface SyncOptions {
   timeoutMs?: number;
   /** Poll interval while Clair v4 indexes. */
   clairPollMs?: number;
-  /** How long to wait for Clair v4 to finish indexing a manifest before giving up for this cycle (default 10 min). */
+  /**
+   * How long Clair may take to index before the sync gives up for this cycle (default 10 min):
+   * v4, how long the index report is polled for IndexFinished; v2, how long one POST /v1/layers
+   * (which answers only when the layer is indexed) may take.
+   */
   clairIndexTimeoutMs?: number;
   logger?: Logger;
   metrics?: SyncMetrics;
@@ -99,6 +103,8 @@ Flags:
   --clair-version v2|v4    Clair API to use (default v2, as the original)
   --clair-psk KEY          Clair v4 pre-shared key (base64); also CLAIR_PSK from the environment
   --clair-psk-issuer ISS   issuer claim for the PSK JWT (default image-enforcer)
+  --clair-index-timeout 10m  give up waiting for Clair to index an image after this long (retried
+                           next cycle); v4: polling the index report, v2: one layer's POST
   --opa-url URL            Data API base URL (default ${DEFAULT_OPA_URL})
   --opa-layer-root PATH    root for manifests by org/name/tag (default ${DEFAULT_LAYER_ROOT})
   --opa-clair-root PATH    root for layer reports (default ${DEFAULT_CLAIR_ROOT})
@@ -126,7 +132,8 @@ Config file (YAML), flags given on the command line override its top-level value
   concurrency: 4
   opa: {url: http://localhost:8181/v1, layerRoot: /data/docker/layers, clairRoot: /data/clair/layers,
         tokenFile: ..., caFile: ..., serverName: ..., insecure: false}
-  clair: {url: http://clair:6060, version: v4, pskFile: /secrets/clair-psk, pskIssuer: image-enforcer}
+  clair: {url: http://clair:6060, version: v4, pskFile: /secrets/clair-psk, pskIssuer: image-enforcer,
+          indexTimeout: 10m}
   registries:
     - url: https://registry-1.docker.io
       usernameEnv: DOCKER_USER          # or username: ...
@@ -139,8 +146,8 @@ Config file (YAML), flags given on the command line override its top-level value
       repositories: [team/app/api]
 `;
 
-/** Go-style duration: "60s", "1m30s", "500ms", "2h", "0". */
-export function parseDuration(s: string): number {
+/** Go-style duration: "60s", "1m30s", "500ms", "2h", "0". `flag` names the setting in the error. */
+export function parseDuration(s: string, flag?: string): number {
   const t = s.trim();
   if (t === "0") return 0;
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
@@ -153,9 +160,16 @@ export function parseDuration(s: string): number {
     pos = re.lastIndex;
   }
   if (pos !== t.length || t === "") {
-    throw new SyncError("config", `invalid duration "${s}"`, "use a Go duration such as 500ms, 60s, 5m or 1h", false);
+    throw new SyncError("config", `${flag ? `${flag}: ` : ""}invalid duration "${s}"`, "use a Go duration such as 500ms, 60s, 5m or 1h", false);
   }
   return Math.round(total);
+}
+
+/** A duration that must be more than zero (a zero wait would give up before asking once). */
+function positiveDuration(s: string, setting: string, example: string): number {
+  const ms = parseDuration(s, setting);
+  if (ms <= 0) throw new SyncError("config", `${setting} must be longer than 0, not "${s}"`, `give a Go duration such as ${example}`, false);
+  return ms;
 }
 
 /** Reference domain for a registry API URL. */
@@ -211,6 +225,7 @@ const FLAGS_WITH_VALUE = new Set([
   "clair-version",
   "clair-psk",
   "clair-psk-issuer",
+  "clair-index-timeout",
   "opa-url",
   "opa-layer-root",
   "opa-clair-root",
@@ -254,6 +269,8 @@ export function parseSyncFlags(argv: string[], env: Record<string, string | unde
   }
 
   const cfg = flags.has("config") ? loadConfigFile(flags.get("config")!, env) : undefined;
+  // Where a value came from, for its error: the flag, or else the config file's key.
+  const setting = (flag: string, key: string): string => (flags.has(flag) || !cfg ? `--${flag}` : `${flags.get("config")}: ${key}`);
   const once = flags.get("once") === "true";
   const clairVersionRaw = flags.get("clair-version") ?? cfg?.clair?.version ?? "v2";
   if (clairVersionRaw !== "v2" && clairVersionRaw !== "v4") {
@@ -314,6 +331,7 @@ export function parseSyncFlags(argv: string[], env: Record<string, string | unde
     throw new SyncError("config", "--opa-ca-file, --opa-tls-server-name and --opa-insecure need an https --opa-url", `e.g. --opa-url https://127.0.0.1:8181/v1`, false);
   }
 
+  const clairIndexTimeout = flags.get("clair-index-timeout") ?? cfg?.clair?.indexTimeout;
   const concurrency = Number(flags.get("concurrency") ?? cfg?.concurrency ?? 4);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
     throw new SyncError("config", `--concurrency must be an integer from 1 to 256`, "e.g. --concurrency 4", false);
@@ -329,10 +347,11 @@ export function parseSyncFlags(argv: string[], env: Record<string, string | unde
     layerRoot: root(flags.get("opa-layer-root") ?? cfg?.opa?.layerRoot, DEFAULT_LAYER_ROOT, "opa-layer-root"),
     clairRoot: root(flags.get("opa-clair-root") ?? cfg?.opa?.clairRoot, DEFAULT_CLAIR_ROOT, "opa-clair-root"),
     imagesRoot: root(flags.get("opa-images-root") ?? cfg?.opa?.imagesRoot, DEFAULT_IMAGES_ROOT, "opa-images-root"),
-    pollDelayMs: parseDuration(flags.get("poll-delay") ?? cfg?.pollDelay ?? "60s"),
+    pollDelayMs: parseDuration(flags.get("poll-delay") ?? cfg?.pollDelay ?? "60s", setting("poll-delay", "pollDelay")),
     once,
     concurrency,
-    reportMaxAgeMs: parseDuration(flags.get("report-max-age") ?? cfg?.reportMaxAge ?? "24h"),
+    reportMaxAgeMs: parseDuration(flags.get("report-max-age") ?? cfg?.reportMaxAge ?? "24h", setting("report-max-age", "reportMaxAge")),
+    ...(clairIndexTimeout !== undefined ? { clairIndexTimeoutMs: positiveDuration(clairIndexTimeout, setting("clair-index-timeout", "clair.indexTimeout"), "10m") } : {}),
   };
 }
 
@@ -350,7 +369,7 @@ interface ParsedConfig {
   reportMaxAge?: string;
   concurrency?: number;
   opa?: { url?: string; layerRoot?: string; clairRoot?: string; imagesRoot?: string; tokenFile?: string; caFile?: string; serverName?: string; insecure?: boolean };
-  clair?: { url?: string; version?: string; psk?: string; pskIssuer?: string };
+  clair?: { url?: string; version?: string; psk?: string; pskIssuer?: string; indexTimeout?: string };
   registries: RegistryConfig[];
 }
 
@@ -397,11 +416,15 @@ export function parseConfig(doc: unknown, where: string, env: Record<string, str
   if (o["clair"] !== undefined) {
     const c = asObj(o["clair"], () => bad("clair must be a mapping"));
     out.clair = {};
+    // A misspelt key would otherwise be ignored silently (an index timeout that never applies).
+    const knownClair = new Set(["url", "version", "psk", "pskEnv", "pskFile", "pskIssuer", "indexTimeout"]);
+    for (const k of Object.keys(c)) if (!knownClair.has(k)) throw bad(`unknown key "clair.${k}"`);
     if (c["url"] !== undefined) out.clair.url = String(c["url"]);
     if (c["version"] !== undefined) out.clair.version = String(c["version"]);
     const psk = secret(c, "psk", env, bad);
     if (psk !== undefined) out.clair.psk = psk.trim();
     if (c["pskIssuer"] !== undefined) out.clair.pskIssuer = String(c["pskIssuer"]);
+    if (c["indexTimeout"] !== undefined) out.clair.indexTimeout = String(c["indexTimeout"]);
   }
   if (o["registries"] !== undefined) {
     if (!Array.isArray(o["registries"])) throw bad("registries must be a list");

@@ -20,6 +20,9 @@ export async function reachClair<T>(base: string, request: () => Promise<T>): Pr
   }
 }
 
+/** Default of --clair-index-timeout: indexing a large image's layers can take minutes. */
+export const DEFAULT_INDEX_TIMEOUT_MS = 600_000;
+
 /** Deepest nesting the scanner's documents may have (Clair's own are under 10 levels deep). */
 export const MAX_REPORT_DEPTH = 32;
 

@@ -170,7 +170,7 @@ export class Syncer {
       this.scanner =
         opts.clair.version === "v4"
           ? new ClairV4Scanner({ url: opts.clair.url, transport, psk: opts.clair.psk, pskIssuer: opts.clair.pskIssuer, retry: opts.retry, timeoutMs: opts.timeoutMs, pollIntervalMs: opts.clairPollMs, indexTimeoutMs: opts.clairIndexTimeoutMs })
-          : new ClairV2Scanner({ url: opts.clair.url, transport, retry: opts.retry, timeoutMs: opts.timeoutMs });
+          : new ClairV2Scanner({ url: opts.clair.url, transport, retry: opts.retry, timeoutMs: opts.timeoutMs, indexTimeoutMs: opts.clairIndexTimeoutMs });
     }
     this.regs = opts.registries.map((cfg) => {
       const t = new NodeTransport({ ca: cfg.ca, insecure: cfg.insecure });

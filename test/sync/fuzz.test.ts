@@ -3,7 +3,7 @@
 // token auth servers, Clair v2 / v4, and the Data API it pushes to.
 //
 // The real docker-registry cannot be made to send broken bytes, so the registry and token server
-// here are a small loopback server (`Scripted`) that replays crafted responses byte for byte,
+// here are a small loopback server (`Scripted`, in servers.ts) that replays crafted responses byte for byte,
 // including stalled and dropped ones. Clair and the Data API are the honest test servers from
 // servers.ts (ClairV2Replay with the recorded reports, ClairV4Fake, DataApiRecorder), with a
 // CountingProxy in front to mutate or replace their answers.
@@ -16,8 +16,6 @@
 
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import * as http from "node:http";
-import type { AddressInfo } from "node:net";
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { syncOnce, type SyncReport } from "../../src/sync/sync.js";
@@ -29,7 +27,7 @@ import { mapV4Report } from "../../src/sync/clair-v4.js";
 import { parseV2Layer } from "../../src/sync/clair-v2.js";
 import { SyncError } from "../../src/sync/log.js";
 import { checkDigest } from "../../src/kube/reference.js";
-import { ClairV2Replay, ClairV4Fake, CountingProxy, DataApiRecorder, loadRecordedClair } from "./servers.js";
+import { ClairV2Replay, ClairV4Fake, CountingProxy, DataApiRecorder, Scripted, loadRecordedClair, type Reply } from "./servers.js";
 import { registryConfig, syncOptions, RECORDED_VULNERABLE } from "./common.js";
 
 const SEED = 20260519;
@@ -68,55 +66,6 @@ afterEach(() => {
   const seen = escaped.splice(0).map(String);
   assert.deepEqual(seen, [], "unhandled rejection or uncaught exception");
 });
-
-// ---------------- a loopback server replaying crafted bytes ----------------
-
-interface Reply {
-  status: number;
-  headers?: Record<string, string>;
-  body?: Buffer | string;
-  /** normal; stall (never answers); half (headers and half the body, then silence); drop (half, then the socket is destroyed) */
-  delivery?: "normal" | "stall" | "half" | "drop";
-}
-
-class Scripted {
-  requests: Array<{ method: string; path: string; auth?: string }> = [];
-  handler: (req: { method: string; path: string; auth?: string }) => Reply = () => ({ status: 404, body: "{}" });
-  private server!: http.Server;
-  url = "";
-
-  static async start(): Promise<Scripted> {
-    const s = new Scripted();
-    s.server = http.createServer((req, res) => {
-      req.resume();
-      req.on("end", () => {
-        const r = { method: req.method ?? "GET", path: req.url ?? "/", auth: req.headers["authorization"] };
-        s.requests.push(r);
-        const reply = s.handler(r);
-        const body = Buffer.from(reply.body ?? "");
-        const headers: Record<string, string> = { "content-type": "application/json", "content-length": String(body.length), ...(reply.headers ?? {}) };
-        const d = reply.delivery ?? "normal";
-        if (d === "stall") return;
-        res.writeHead(reply.status, headers);
-        if (d === "half" || d === "drop") {
-          res.write(body.subarray(0, body.length >> 1), () => {
-            if (d === "drop") res.socket?.destroy();
-          });
-          return;
-        }
-        res.end(r.method === "HEAD" ? undefined : body);
-      });
-    });
-    await new Promise<void>((r) => s.server.listen(0, "127.0.0.1", () => r()));
-    s.url = `http://127.0.0.1:${(s.server.address() as AddressInfo).port}`;
-    return s;
-  }
-
-  close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((r) => this.server.close(() => r()));
-  }
-}
 
 // ---------------- helpers ----------------
 

@@ -6,6 +6,7 @@
 //    test/fixtures/sync/clair-v2-recorded.json so the tests are self-contained).
 //  - ClairV4Fake: Clair v4's documented indexer/matcher API (protocols.md §5.2) with the documented
 //    report shapes, IndexReport states and status codes (201 for the vulnerability report GET).
+//  - Scripted: answers whatever its handler says, byte for byte (crafted, stalled, dropped answers).
 //  - TokenIssuer: a registry token service (distribution's token auth spec) signing ES256 JWTs
 //    with an x5c chain the real docker-registry verifies against its rootcertbundle.
 
@@ -51,6 +52,58 @@ function json(res: http.ServerResponse, status: number, body: unknown, ct = "app
   const b = JSON.stringify(body);
   res.writeHead(status, { "content-type": ct, "content-length": Buffer.byteLength(b) });
   res.end(b);
+}
+
+// ---------------- a loopback server replaying crafted bytes ----------------
+//
+// Real servers cannot be made to send broken bytes or redirects: this one answers whatever its
+// handler returns, byte for byte, including stalled and dropped answers (fuzz and limit tests).
+
+export interface Reply {
+  status: number;
+  headers?: Record<string, string>;
+  body?: Buffer | string;
+  /** normal; stall (never answers); half (headers and half the body, then silence); drop (half, then the socket is destroyed) */
+  delivery?: "normal" | "stall" | "half" | "drop";
+}
+
+export class Scripted {
+  requests: Array<{ method: string; path: string; auth?: string }> = [];
+  handler: (req: { method: string; path: string; auth?: string }) => Reply = () => ({ status: 404, body: "{}" });
+  private server!: http.Server;
+  url = "";
+
+  static async start(): Promise<Scripted> {
+    const s = new Scripted();
+    s.server = http.createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        const r = { method: req.method ?? "GET", path: req.url ?? "/", auth: req.headers["authorization"] };
+        s.requests.push(r);
+        const reply = s.handler(r);
+        const body = Buffer.from(reply.body ?? "");
+        const headers: Record<string, string> = { "content-type": "application/json", "content-length": String(body.length), ...(reply.headers ?? {}) };
+        const d = reply.delivery ?? "normal";
+        if (d === "stall") return;
+        res.writeHead(reply.status, headers);
+        if (d === "half" || d === "drop") {
+          res.write(body.subarray(0, body.length >> 1), () => {
+            if (d === "drop") res.socket?.destroy();
+          });
+          return;
+        }
+        res.end(r.method === "HEAD" ? undefined : body);
+      });
+    });
+    await new Promise<void>((r) => s.server.listen(0, "127.0.0.1", () => r()));
+    s.url = `http://127.0.0.1:${(s.server.address() as AddressInfo).port}`;
+    return s;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((r) => this.server.close(() => r()));
+  }
 }
 
 // ---------------- Data API ----------------

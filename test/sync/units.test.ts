@@ -145,6 +145,38 @@ test("flags: clear errors", () => {
   for (const f of ["--repository", "--poll-delay", "--clair-version", "--opa-clair-root", "--config", "--once", "DOCKER_PASSWORD"]) assert.ok(SYNC_HELP.includes(f), f);
 });
 
+test("--clair-index-timeout / clair.indexTimeout: Go durations, more than zero, the flag named in errors", () => {
+  const flags = (...more: string[]): string[] => ["--repository", "a/b", "--clair-version", "v4", ...more];
+  assert.equal(parseSyncFlags(flags(), {}).clairIndexTimeoutMs, undefined, "unset: the scanner's default applies");
+  assert.equal(parseSyncFlags(flags("--clair-index-timeout", "300ms"), {}).clairIndexTimeoutMs, 300);
+  assert.equal(parseSyncFlags(flags("--clair-index-timeout=1m30s"), {}).clairIndexTimeoutMs, 90_000);
+  for (const [bad, re] of [
+    ["soon", /^--clair-index-timeout: invalid duration "soon"$/],
+    ["10", /^--clair-index-timeout: invalid duration "10"$/],
+    ["-5s", /^--clair-index-timeout: invalid duration "-5s"$/],
+    ["0", /^--clair-index-timeout must be longer than 0, not "0"$/],
+    ["0s", /^--clair-index-timeout must be longer than 0, not "0s"$/],
+  ] as const) {
+    assert.throws(
+      () => parseSyncFlags(flags("--clair-index-timeout", bad), {}),
+      (e: unknown) => e instanceof SyncError && e.component === "config" && re.test(e.message) && /Go duration such as/.test(e.hint),
+      bad,
+    );
+  }
+  assert.throws(() => parseSyncFlags(flags("--clair-index-timeout"), {}), /--clair-index-timeout needs a value/);
+  assert.ok(SYNC_HELP.includes("--clair-index-timeout"));
+
+  const dir = mkdtempSync(join(tmpdir(), "ie-cfg-"));
+  const cfg = join(dir, "sync.yaml");
+  writeFileSync(cfg, "clair: {url: http://clair:6060, version: v4, indexTimeout: 2m}\nregistries: [{url: https://r.example, repositories: [a/b]}]\n");
+  assert.equal(parseSyncFlags(["--config", cfg], {}).clairIndexTimeoutMs, 120_000);
+  assert.equal(parseSyncFlags(["--config", cfg, "--clair-index-timeout", "5s"], {}).clairIndexTimeoutMs, 5000, "the flag wins over the file");
+  writeFileSync(cfg, "clair: {url: http://clair:6060, indexTimeout: 0}\nregistries: [{url: https://r.example, repositories: [a/b]}]\n");
+  assert.throws(() => parseSyncFlags(["--config", cfg], {}), (e: unknown) => e instanceof SyncError && e.message === `${cfg}: clair.indexTimeout must be longer than 0, not "0"`);
+  writeFileSync(cfg, "clair: {url: http://clair:6060, indexTimout: 2m}\nregistries: [{url: https://r.example, repositories: [a/b]}]\n");
+  assert.throws(() => parseSyncFlags(["--config", cfg], {}), /unknown key "clair.indexTimout"/);
+});
+
 test("config file: many registries, secrets from env and files, legacy layout for the first", () => {
   const dir = mkdtempSync(join(tmpdir(), "ie-cfg-"));
   writeFileSync(join(dir, "pw"), "file-secret\n");
