@@ -61,6 +61,22 @@ interface Route {
   open?: boolean;
 }
 
+/**
+ * A data path the API decides on, with its query prepared for the current policy. Kept per raw
+ * URL path: the webhook asks for the same path on every call.
+ */
+interface Target {
+  path: string[];
+  /** The path as the decision log shows it ("io/k8s/image_policy/verify"). */
+  text: string;
+  /** Bodies sent here must be ImageReviews (ApiOptions.imageReviewPaths). */
+  imageReview: boolean;
+  query: string;
+  prepared?: PreparedQuery;
+  /** The policy generation `prepared` was made for. */
+  generation: number;
+}
+
 /** The query of URLs without one (most requests); only ever read. */
 const NO_QUERY = new URLSearchParams();
 
@@ -105,14 +121,11 @@ export class Api {
   private readonly routes: Array<{ prefix: string; exact: boolean; route: Route }>;
   private rules: string[][] = [];
   private rulesGeneration = -1;
-  private decisions = new Map<string, { query: string; prepared: PreparedQuery }>();
-  private decisionsGeneration = -1;
-  /** The path of the last cacheable decision and its query, for the same array next time. */
-  private lastPath: string[] | undefined;
-  private lastDecision: { query: string; prepared: PreparedQuery } | undefined;
-  private webhookPaths = new Map<string, string[]>();
+  /** Data paths decided on, by their raw URL path (see target()). */
+  private targets = new Map<string, Target>();
   private lastRest: string | undefined;
-  private lastRestPath: string[] | undefined;
+  private lastTarget: Target | undefined;
+  private readonly defaultTarget: Target;
   /** Set during graceful shutdown: answers carry `Connection: close`, readiness fails. */
   closing = false;
 
@@ -130,6 +143,7 @@ export class Api {
         DELETE: (c) => this.v1DataDelete(c),
       },
     };
+    this.defaultTarget = this.newTarget(o.defaultDecision);
     const health: Route = { label: 'health', open: true, methods: { GET: (c) => this.health(c) } };
     this.routes = [
       { prefix: '/v0/data', exact: false, route: { label: 'v0/data', methods: { POST: (c) => this.v0Data(c) } } },
@@ -358,11 +372,11 @@ export class Api {
     return s.remoteAddress ? `${s.remoteAddress}:${s.remotePort}` : '';
   }
 
-  private logDecision(c: Ctx, id: string | undefined, path: string[], input: Value | undefined, result: Value | undefined, error?: ErrorBody): void {
+  private logDecision(c: Ctx, id: string | undefined, path: string, input: Value | undefined, result: Value | undefined, error?: ErrorBody): void {
     if (!this.o.decisionLog || !id) return;
     this.o.decisionLog.log({
       decisionId: id,
-      path: path.join('/'),
+      path,
       input,
       result,
       error,
@@ -372,90 +386,76 @@ export class Api {
     });
   }
 
-  /**
-   * The query for a data path, prepared. The webhook asks for the same path on every call, so
-   * the answer is kept per path until the policy changes; paths whose query depends on the data
-   * (integer segments) or whose segments hold a "/" (the cache key's separator) are not kept.
-   */
-  private decisionQuery(path: string[]): { query: string; prepared: PreparedQuery } {
-    if (this.decisionsGeneration !== this.runtime.generation) {
-      this.decisions.clear();
-      this.lastPath = undefined;
-      this.decisionsGeneration = this.runtime.generation;
+  /** The target for a raw URL path (after the route's prefix); throws 400 for bad percent-encoding. */
+  private target(rest: string): Target {
+    // Mostly the same path as last time: comparing the strings is cheaper than hashing one.
+    if (rest === this.lastRest) return this.lastTarget!;
+    let t = this.targets.get(rest);
+    if (!t) {
+      t = this.newTarget(splitPath(rest));
+      if (this.targets.size >= 1000) this.targets.clear();
+      this.targets.set(rest, t);
     }
-    // The webhook's path is the same (remembered, never mutated) array on every call.
-    if (path === this.lastPath) return this.lastDecision!;
-    const cacheable = !dataRefReadsData(path) && !path.some((seg) => seg.includes('/'));
-    const key = cacheable ? path.join('/') : '';
-    let d = cacheable ? this.decisions.get(key) : undefined;
-    if (!d) {
-      const query = dataRef(path, this.runtime.store.snapshot());
-      d = { query, prepared: this.prepare(query) };
-      if (cacheable) {
-        if (this.decisions.size >= 1000) this.decisions.clear();
-        this.decisions.set(key, d);
-      }
-    }
-    if (cacheable) {
-      this.lastPath = path;
-      this.lastDecision = d;
-    }
-    return d;
+    this.lastRest = rest;
+    this.lastTarget = t;
+    return t;
+  }
+
+  private newTarget(path: string[]): Target {
+    return { path, text: path.join('/'), imageReview: this.isImageReviewPath(path), query: '', generation: -1 };
+  }
+
+  /** The target's query, prepared for the current policy. */
+  private prepared(t: Target): { query: string; prepared: PreparedQuery } {
+    if (t.prepared && t.generation === this.runtime.generation) return t as { query: string; prepared: PreparedQuery };
+    const query = dataRef(t.path, this.runtime.store.snapshot());
+    const prepared = this.prepare(query);
+    // With an integer segment the query depends on the data (array index or object key): not kept.
+    if (dataRefReadsData(t.path)) return { query, prepared };
+    t.query = query;
+    t.prepared = prepared;
+    t.generation = this.runtime.generation;
+    return { query, prepared };
   }
 
   /** Evaluates a data path for a decision, logging it whatever the outcome. */
-  private decide(c: Ctx, label: string, path: string[], input: Value | undefined, notes = false): { id?: string; query: string; outcome: EvalOutcome; value?: Value } {
+  private decide(c: Ctx, label: string, t: Target, input: Value | undefined, notes = false): { id?: string; query: string; outcome: EvalOutcome; value?: Value } {
     const id = this.o.decisionLog?.newId();
     let outcome: EvalOutcome;
     let query: string;
     try {
-      const target = this.decisionQuery(path);
+      const target = this.prepared(t);
       query = target.query;
       outcome = this.evaluate(c, target.prepared, input, label, notes);
     } catch (e) {
       const err = e instanceof ApiError ? e : this.evalError(e);
       this.o.metrics.decisions.inc({ handler: label, outcome: 'error' });
-      this.logDecision(c, id, path, input, undefined, err.body());
+      this.logDecision(c, id, t.text, input, undefined, err.body());
       throw err;
     }
     const value = outcome.results[0]?.expressions[0]?.value;
     this.o.metrics.decisions.inc({ handler: label, outcome: value === undefined ? 'undefined' : 'defined' });
-    this.logDecision(c, id, path, input, value);
+    this.logDecision(c, id, t.text, input, value);
     return { id, query, outcome, value };
   }
 
   // -------------------------------------------------------------------------------------------
   // v0 Data API and the default decision: raw input in, raw value out.
 
-  /** splitPath for /v0/data, remembered: the API server calls the same path every time. Never mutated. */
-  private webhookPath(rest: string): string[] {
-    // Mostly the same path as last time: comparing the strings is cheaper than hashing one.
-    if (rest === this.lastRest) return this.lastRestPath!;
-    let path = this.webhookPaths.get(rest);
-    if (!path) {
-      path = splitPath(rest);
-      if (this.webhookPaths.size >= 1000) this.webhookPaths.clear();
-      this.webhookPaths.set(rest, path);
-    }
-    this.lastRest = rest;
-    this.lastRestPath = path;
-    return path;
-  }
-
   private v0Data(c: Ctx): typeof DEFERRED {
-    return this.rawDecision(c, this.webhookPath(c.rest), 'v0/data');
+    return this.rawDecision(c, this.target(c.rest), 'v0/data');
   }
 
   private defaultDecision(c: Ctx): typeof DEFERRED {
-    return this.rawDecision(c, this.o.defaultDecision, 'index');
+    return this.rawDecision(c, this.defaultTarget, 'index');
   }
 
   /** Reads the body, then decides and answers, and completes the request either way. */
-  private rawDecision(c: Ctx, path: string[], label: string): typeof DEFERRED {
+  private rawDecision(c: Ctx, target: Target, label: string): typeof DEFERRED {
     readBodyThen(c.req, this.o.maxBodyBytes, (err, body) => {
       try {
         if (err) throw err;
-        this.answerRaw(c, path, label, body!);
+        this.answerRaw(c, target, label, body!);
       } catch (e) {
         this.complete(c, true, e);
         return;
@@ -465,7 +465,7 @@ export class Api {
     return DEFERRED;
   }
 
-  private answerRaw(c: Ctx, path: string[], label: string, body: Buffer): void {
+  private answerRaw(c: Ctx, target: Target, label: string, body: Buffer): void {
     let input: Value | undefined;
     try {
       // Not timed: the v0 API and the default decision answer no ?metrics.
@@ -474,11 +474,11 @@ export class Api {
       if (e instanceof ApiError || e instanceof ClientGone) throw e;
       throw badRequest(`unexpected parse error for input: ${(e as Error).message}`);
     }
-    if (looksLikeImageReview(input) || this.isImageReviewPath(path)) {
+    if (looksLikeImageReview(input) || target.imageReview) {
       const problem = imageReviewProblem(input);
       if (problem) throw badRequest(`invalid ImageReview: ${problem}`);
     }
-    const { value, query } = this.decide(c, label, path, input);
+    const { value, query } = this.decide(c, label, target, input);
     if (value === undefined) {
       throw new ApiError(404, 'undefined_document', `document missing or undefined: ${query}`);
     }
@@ -506,7 +506,7 @@ export class Api {
     if (!r.dryRun && r.input !== undefined) {
       const id = this.o.decisionLog?.newId();
       const error: ErrorBody | undefined = r.error ? { code: 'evaluation_error', message: r.error } : undefined;
-      this.logDecision(c, id, ['v1', 'admit'], fromJSON(r.input), r.result === undefined ? undefined : fromJSON(r.result), error);
+      this.logDecision(c, id, 'v1/admit', fromJSON(r.input), r.result === undefined ? undefined : fromJSON(r.result), error);
     }
     this.send(c.res, r.statusCode, r.body, c.pretty);
   }
@@ -519,7 +519,7 @@ export class Api {
   // v1 Data API
 
   private async v1DataRead(c: Ctx, method: 'GET' | 'POST'): Promise<void> {
-    const path = splitPath(c.rest);
+    const target = this.target(c.rest);
     const notes = this.explainMode(c);
     let input: Value | undefined;
     let missingInput = false;
@@ -549,7 +549,7 @@ export class Api {
       input = body?.get('input');
       missingInput = input === undefined;
     }
-    const d = this.decide(c, 'v1/data', path, input, notes);
+    const d = this.decide(c, 'v1/data', target, input, notes);
     const out: Record<string, unknown> = {};
     if (c.flag('provenance')) out.provenance = { version: this.o.version, build_commit: '', build_timestamp: '', build_hostname: '' };
     if (c.flag('metrics')) out.metrics = c.metricsBody();
