@@ -2,7 +2,7 @@
 // token flow (anonymous or with credentials sent to the token endpoint as Basic), HTTP Basic,
 // and a per-scope token cache.
 
-import { requestWithRetry, redactUrl, NetworkError, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
+import { requestWithRetry, redactUrl, redirectError, NetworkError, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
 import { SyncError } from "./log.js";
 
 export interface Challenge {
@@ -186,14 +186,8 @@ export class RegistryAuth {
         false,
       );
     }
-    if (res.status >= 300 && res.status < 400) {
-      const loc = res.headers["location"];
-      throw new SyncError(
-        "registry",
-        `${where} answered HTTP ${res.status} (a redirect${typeof loc === "string" ? ` to ${redactUrl(loc)}` : ""}, not followed: credentials are sent only to the realm itself)`,
-        "the registry's token service redirects; report it to the registry operator",
-      );
-    }
+    const redirect = redirectError(res, "registry", where, "the registry's token service (the realm of its challenge) redirects; report it to the registry operator");
+    if (redirect) throw redirect;
     if (res.status !== 200) {
       throw new SyncError("registry", `${where} answered HTTP ${res.status}`, "the registry's auth service is failing; retried later");
     }

@@ -2,9 +2,9 @@
 // GET /v1/layers/{name}?features&vulnerabilities. The layer's Name is its digest, as the
 // original sync did, so data.clair.layers[<digest>] lines up with the manifest's layers.
 
-import { requestWithRetry, DEFAULT_RETRY, header, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
+import { requestWithRetry, redirectError, DEFAULT_RETRY, header, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
 import { SyncError, serverText } from "./log.js";
-import { reachClair, DEFAULT_INDEX_TIMEOUT_MS, nestedDeeperThan, MAX_REPORT_DEPTH, type ClairLayer, type ScanResult, type ScanTarget, type Scanner } from "./scanner.js";
+import { reachClair, CLAIR_REDIRECT_ADVICE, DEFAULT_INDEX_TIMEOUT_MS, nestedDeeperThan, MAX_REPORT_DEPTH, type ClairLayer, type ScanResult, type ScanTarget, type Scanner } from "./scanner.js";
 
 export interface ClairV2Options {
   /** Base URL including /v1, e.g. http://localhost:6060/v1 (the original default). */
@@ -116,6 +116,8 @@ export class ClairV2Scanner implements Scanner {
 }
 
 function clairError(res: HttpResponse, what: string): SyncError {
+  const redirect = redirectError(res, "scanner", what, CLAIR_REDIRECT_ADVICE);
+  if (redirect) return redirect;
   let msg = "";
   const ct = header(res, "content-type") ?? "";
   if (ct.includes("json")) {

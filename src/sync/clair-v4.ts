@@ -14,9 +14,9 @@
 //  - NamespaceName is "<did>:<version_id>" of the package's distribution (e.g. "debian:12").
 
 import { SignJWT } from "jose";
-import { requestWithRetry, DEFAULT_RETRY, sleep, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
+import { requestWithRetry, redirectError, DEFAULT_RETRY, sleep, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
 import { SyncError, serverText } from "./log.js";
-import { reachClair, DEFAULT_INDEX_TIMEOUT_MS, type ClairFeature, type ClairLayer, type ClairVulnerability, type LayerDoc, type ScanResult, type ScanTarget, type Scanner } from "./scanner.js";
+import { reachClair, CLAIR_REDIRECT_ADVICE, DEFAULT_INDEX_TIMEOUT_MS, type ClairFeature, type ClairLayer, type ClairVulnerability, type LayerDoc, type ScanResult, type ScanTarget, type Scanner } from "./scanner.js";
 
 export interface ClairV4Options {
   /** Base URL of Clair (combo mode) or of an ingress that routes /indexer and /matcher. */
@@ -92,6 +92,8 @@ export class ClairV4Scanner implements Scanner {
   }
 
   private fail(res: HttpResponse, what: string): SyncError {
+    const redirect = redirectError(res, "scanner", what, CLAIR_REDIRECT_ADVICE);
+    if (redirect) return redirect;
     let msg = "";
     try {
       const b = JSON.parse(res.body.toString("utf8")) as { message?: unknown; code?: unknown };

@@ -9,7 +9,7 @@
 // a crash of the sidecar that would take its pod out of the Service.
 
 import { readFileSync } from "node:fs";
-import { requestWithRetry, NetworkError, NodeTransport, redactUrl, DEFAULT_RETRY, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
+import { requestWithRetry, NetworkError, NodeTransport, redactUrl, redirectError, DEFAULT_RETRY, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
 import { SyncError, serverText } from "./log.js";
 
 export interface DataApiTls {
@@ -124,6 +124,8 @@ export class DataApi {
   }
 
   private fail(res: HttpResponse, what: string): SyncError {
+    const redirect = redirectError(res, "data-api", what, "point --opa-url (opa.url in the config file) at the address the Data API redirects to");
+    if (redirect) return redirect;
     let msg = "";
     try {
       const b = JSON.parse(res.body.toString("utf8")) as { code?: unknown; message?: unknown };

@@ -5,6 +5,7 @@
 
 import * as http from "node:http";
 import * as https from "node:https";
+import { SyncError, type Component } from "./log.js";
 
 export interface HttpRequest {
   method: string;
@@ -178,6 +179,28 @@ export function header(res: HttpResponse, name: string): string | undefined {
   const v = res.headers[name.toLowerCase()];
   if (Array.isArray(v)) return v.join(", ");
   return v;
+}
+
+/**
+ * The error for a 3xx answer (undefined for any other status), for every server the sync talks
+ * to. Redirects are never followed: our requests carry credentials (registry tokens, the Clair
+ * PSK, the Data API token) that must not go wherever a Location header says. The message names
+ * the status and where it points (resolved and redacted), so the operator can fix the URL;
+ * `advice` says which setting that is. Retryable: a redirect may be temporary (maintenance).
+ */
+export function redirectError(res: HttpResponse, component: Component, what: string, advice: string): SyncError | undefined {
+  if (res.status < 300 || res.status > 399) return undefined;
+  const loc = header(res, "location")?.trim();
+  let target: string;
+  if (!loc) target = "without a Location header";
+  else {
+    try {
+      target = `to ${redactUrl(new URL(loc, res.url).toString())}`;
+    } catch {
+      target = "to an unusable Location";
+    }
+  }
+  return new SyncError(component, `${what}: HTTP ${res.status}, a redirect ${target}`, `${advice}; redirects are not followed, so credentials never reach another address`);
 }
 
 export interface RetryPolicy {

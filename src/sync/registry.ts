@@ -5,6 +5,7 @@ import { RegistryAuth, repositoryScope, type Credentials } from "./auth.js";
 import {
   header,
   redactUrl,
+  redirectError,
   requestWithRetry,
   NetworkError,
   DEFAULT_RETRY,
@@ -173,6 +174,8 @@ export class RegistryClient {
   }
 
   private statusError(res: HttpResponse, what: string): SyncError {
+    const redirect = redirectError(res, "registry", what, "point the registry's URL (--registry-url, url: in the config file) at the address it redirects to");
+    if (redirect) return redirect;
     let code = "";
     try {
       const b = JSON.parse(res.body.toString("utf8")) as { errors?: Array<{ code?: string; message?: string }> };

@@ -20,6 +20,9 @@ export async function reachClair<T>(base: string, request: () => Promise<T>): Pr
   }
 }
 
+/** What to do about a redirect from Clair (both clients). */
+export const CLAIR_REDIRECT_ADVICE = "point --clair-url (clair.url in the config file) at the address Clair redirects to";
+
 /** Default of --clair-index-timeout: indexing a large image's layers can take minutes. */
 export const DEFAULT_INDEX_TIMEOUT_MS = 600_000;
 

@@ -8,7 +8,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { parseSyncFlags } from "../../src/sync/options.js";
-import { syncOnce } from "../../src/sync/sync.js";
+import { syncOnce, type SyncReport } from "../../src/sync/sync.js";
 import { MemoryLogger } from "../../src/sync/log.js";
 import { noProgress } from "../../src/sync/progress.js";
 import { ClairV4Fake, DataApiRecorder, Scripted, type Reply } from "./servers.js";
@@ -110,5 +110,100 @@ test("--clair-index-timeout bounds one Clair v2 layer POST (which answers only o
     assert.match(r.errors[0]!.message, /no complete answer from 127\.0\.0\.1:\d+ within 300 ms/);
   } finally {
     await clair2.close();
+  }
+});
+
+// ---------------- redirects ----------------
+
+const REDIRECTS = [301, 302, 307, 308];
+
+/** A server a redirect points at: it must never be asked anything. */
+let elsewhere: Scripted;
+before(async () => {
+  elsewhere = await Scripted.start();
+});
+after(async () => {
+  await elsewhere.close();
+});
+
+/** Location headers to try, and what the error must show for each (credentials and query removed). */
+function locations(server: string): Array<{ header?: string; shown: string }> {
+  const away = new URL(elsewhere.url);
+  return [
+    { header: `http://user:s3cret@${away.host}/moved/here?token=s3cret`, shown: `a redirect to ${elsewhere.url}/moved/here` },
+    { header: "/moved/relative?token=s3cret", shown: `a redirect to ${server}/moved/relative` },
+    { shown: "a redirect without a Location header" },
+  ];
+}
+
+function redirectReply(status: number, location: string | undefined): Reply {
+  return { status, headers: location === undefined ? {} : { location }, body: "" };
+}
+
+/** Every error is `component`'s, names the status and where the redirect points, and nobody followed it. */
+function assertRedirectErrors(r: SyncReport, component: string, status: number, shown: string, ctx: string): void {
+  assert.ok(r.errors.length > 0, `${ctx}: no error`);
+  for (const e of r.errors) {
+    assert.equal(e.component, component, `${ctx}: ${e.message}`);
+    assert.ok(e.message.includes(`HTTP ${status}, ${shown}`), `${ctx}: ${e.message}`);
+    assert.ok(!e.message.includes("s3cret"), `${ctx}: credentials shown: ${e.message}`);
+    assert.match(e.hint, /redirects are not followed/, ctx);
+  }
+  assert.deepEqual(elsewhere.requests, [], `${ctx}: the redirect was followed`);
+}
+
+test("registry redirects (tag list, manifest HEAD and GET, token endpoint) are errors naming the status and the redacted Location", async () => {
+  const places: Array<[string, (q: { method: string; path: string }) => boolean]> = [
+    ["tag list", (q) => q.path.includes("/tags/list")],
+    ["manifest HEAD", (q) => q.method === "HEAD" && q.path.includes("/manifests/")],
+    ["manifest GET", (q) => q.method === "GET" && q.path.includes("/manifests/")],
+  ];
+  for (const status of REDIRECTS) {
+    for (const loc of locations(registry.url)) {
+      for (const [place, hit] of places) {
+        resetRegistry();
+        registry.handler = (q) => (hit(q) ? redirectReply(status, loc.header) : registryAnswer(q));
+        const ctx = `${place} ${status} ${loc.header ?? "(no Location)"}`;
+        assertRedirectErrors(await syncOnce(options("--clair-url", "")), "registry", status, loc.shown, ctx);
+        assert.equal(image("v1"), undefined, ctx);
+      }
+      // The token endpoint named by the registry's challenge redirects.
+      const tokens = await Scripted.start();
+      try {
+        resetRegistry();
+        registry.handler = (q) => (q.auth ? registryAnswer(q) : { status: 401, headers: { "www-authenticate": `Bearer realm="${tokens.url}/token",service="r"` }, body: "{}" });
+        tokens.handler = () => redirectReply(status, loc.header);
+        const tokenLoc = locations(tokens.url).find((l) => l.header === loc.header)!;
+        assertRedirectErrors(await syncOnce(options("--clair-url", "")), "registry", status, tokenLoc.shown, `token ${status} ${loc.header ?? "(no Location)"}`);
+      } finally {
+        await tokens.close();
+      }
+    }
+  }
+});
+
+test("Clair v2, Clair v4 and Data API redirects are errors naming the status and the redacted Location; the manifest data stays", async () => {
+  const server = await Scripted.start();
+  try {
+    for (const status of REDIRECTS) {
+      for (const loc of locations(server.url)) {
+        const ctx = `${status} ${loc.header ?? "(no Location)"}`;
+        // Clair v2 and v4: the index request is redirected; the manifest is still synced.
+        server.handler = () => redirectReply(status, loc.header);
+        for (const [version, url] of [["v2", `${server.url}/v1`], ["v4", server.url]] as const) {
+          resetRegistry();
+          const r = await syncOnce(options("--clair-version", version, "--clair-url", url));
+          assertRedirectErrors(r, "scanner", status, loc.shown, `Clair ${version} ${ctx}`);
+          assert.ok(image("v1"), `Clair ${version} ${ctx}: manifest not synced`);
+        }
+        // The Data API redirects every request.
+        resetRegistry();
+        const o = options("--clair-url", "");
+        const r = await syncOnce({ ...o, opaUrl: `${server.url}/v1` });
+        assertRedirectErrors(r, "data-api", status, loc.shown, `Data API ${ctx}`);
+      }
+    }
+  } finally {
+    await server.close();
   }
 });
