@@ -2,7 +2,7 @@
 // token flow (anonymous or with credentials sent to the token endpoint as Basic), HTTP Basic,
 // and a per-scope token cache.
 
-import { requestWithRetry, redactUrl, redirectError, NetworkError, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
+import { requestWithRetry, redactUrl, redirectError, transportError, NetworkError, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
 import { SyncError } from "./log.js";
 
 export interface Challenge {
@@ -175,7 +175,7 @@ export class RegistryAuth {
     } catch (e) {
       // The realm comes from the registry's challenge: an unreachable host, a scheme we cannot
       // speak (file:, ftp:) or a stalled answer is the registry's auth failing, not ours.
-      if (e instanceof NetworkError) throw new SyncError("registry", `${where} unreachable: ${e.message}`, "check the registry's token service (the realm in its WWW-Authenticate challenge); retried later");
+      if (e instanceof NetworkError) throw transportError(e, "registry", where, "check the registry's token service (the realm in its WWW-Authenticate challenge); retried later");
       throw e;
     }
     if (res.status === 401 || res.status === 403) {

@@ -9,7 +9,7 @@
 // a crash of the sidecar that would take its pod out of the Service.
 
 import { readFileSync } from "node:fs";
-import { requestWithRetry, NetworkError, NodeTransport, redactUrl, redirectError, DEFAULT_RETRY, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
+import { requestWithRetry, NetworkError, NodeTransport, redactUrl, redirectError, transportError, DEFAULT_RETRY, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
 import { SyncError, serverText } from "./log.js";
 
 export interface DataApiTls {
@@ -115,9 +115,7 @@ export class DataApi {
       return await requestWithRetry(transport, { method, url, headers, body, timeoutMs: this.opts.timeoutMs, maxBodyBytes: 256 << 20 }, this.retry, signal);
     } catch (e) {
       if (e instanceof NetworkError) {
-        const se = new SyncError("data-api", `Data API ${redactUrl(this.base)} unreachable: ${e.message}`, "check --opa-url and that the policy server is running; writes are retried on the next cycle");
-        se.faultKey = "data-api-host";
-        throw se;
+        throw transportError(e, "data-api", `Data API ${redactUrl(this.base)}`, "check --opa-url and that the policy server is running; writes are retried on the next cycle", "data-api-host");
       }
       throw e;
     }

@@ -42,7 +42,7 @@ export interface TlsOptions {
   partialChain?: boolean;
 }
 
-/** A network-level failure (refused, reset, timeout, DNS, body too large). Always retryable except `tooLarge`. */
+/** A network-level failure (refused, reset, timeout, DNS, body too large). Always retryable except TooLargeError. */
 export class NetworkError extends Error {
   constructor(
     message: string,
@@ -51,6 +51,42 @@ export class NetworkError extends Error {
     super(message);
     this.name = "NetworkError";
   }
+}
+
+/**
+ * The server answered more than the request's maxBodyBytes. Not a network fault and not retried:
+ * the same request gets the same answer.
+ */
+export class TooLargeError extends NetworkError {
+  constructor(
+    host: string,
+    readonly limit: number,
+    readonly method: string,
+    /** The request URL's path (no query: it may carry tokens). */
+    readonly path: string,
+  ) {
+    super(`response body from ${host} larger than ${limit} bytes`, "ETOOLARGE");
+  }
+}
+
+/**
+ * A transport failure as the SyncError of `server` (e.g. "registry r.example:5000"), for every
+ * client of the sync. An oversized answer is what the server sent, so it is reported as that (an
+ * operator told "unreachable" would look at the network), is not retryable, and is not grouped
+ * with the host's reachability: `faultKey` is only for "unreachable".
+ */
+export function transportError(e: NetworkError, component: Component, server: string, unreachableHint: string, faultKey?: string): SyncError {
+  if (e instanceof TooLargeError) {
+    return new SyncError(
+      component,
+      `${server} answered more than ${e.limit} bytes for ${e.method} ${e.path}`,
+      "no proper answer to this request is that large, so it is refused and nothing from it is used: check that the URL reaches the intended server (not another service or a proxy's page)",
+      false,
+    );
+  }
+  const se = new SyncError(component, `${server} unreachable: ${e.message}`, unreachableHint);
+  if (faultKey) se.faultKey = faultKey;
+  return se;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -128,7 +164,7 @@ export class NodeTransport implements Transport {
             size += c.length;
             if (size > maxBody) {
               // Settle first: destroying the response emits "aborted" synchronously.
-              finish(new NetworkError(`response body from ${u.host} larger than ${maxBody} bytes`, "ETOOLARGE"));
+              finish(new TooLargeError(u.host, maxBody, req.method, u.pathname));
               res.destroy();
               return;
             }
@@ -274,7 +310,7 @@ export async function requestWithRetry(
       reason = `HTTP ${res.status}`;
     } catch (e) {
       lastErr = e;
-      if (!(e instanceof NetworkError) || e.code === "EABORTED" || e.code === "EINVALIDURL" || e.code === "ETOOLARGE") {
+      if (!(e instanceof NetworkError) || e instanceof TooLargeError || e.code === "EABORTED" || e.code === "EINVALIDURL") {
         throw e;
       }
       if (attempt === policy.attempts - 1) throw e;

@@ -7,6 +7,7 @@ import {
   redactUrl,
   redirectError,
   requestWithRetry,
+  transportError,
   NetworkError,
   DEFAULT_RETRY,
   type HttpResponse,
@@ -138,13 +139,13 @@ export class RegistryClient {
         );
       } catch (e) {
         if (e instanceof NetworkError) {
-          const se = new SyncError(
+          throw transportError(
+            e,
             "registry",
-            `registry ${this.host} unreachable: ${e.message}`,
+            `registry ${this.host}`,
             "check that the registry URL is right and the registry is up; the sync keeps the last good data and retries",
+            `registry-host:${this.host}`,
           );
-          se.faultKey = `registry-host:${this.host}`;
-          throw se;
         }
         throw e;
       }

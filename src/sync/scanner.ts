@@ -1,7 +1,6 @@
 // The scanner interface: something that indexes an image's layers and reports vulnerabilities
 // per layer in the Clair v2 shape the scan policy reads (data.clair.layers[<digest>]).
-import { NetworkError, redactUrl } from "./http.js";
-import { SyncError } from "./log.js";
+import { NetworkError, redactUrl, transportError } from "./http.js";
 
 /**
  * Runs a request to Clair at `base`; a network failure becomes the scanner fault the sync loop
@@ -12,9 +11,7 @@ export async function reachClair<T>(base: string, request: () => Promise<T>): Pr
     return await request();
   } catch (e) {
     if (e instanceof NetworkError) {
-      const se = new SyncError("scanner", `Clair ${redactUrl(base)} unreachable: ${e.message}`, "check --clair-url and that Clair is running; unscanned layers are retried on the next cycle");
-      se.faultKey = "scanner-host";
-      throw se;
+      throw transportError(e, "scanner", `Clair ${redactUrl(base)}`, "check --clair-url and that Clair is running; unscanned layers are retried on the next cycle", "scanner-host");
     }
     throw e;
   }

@@ -8,7 +8,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { parseSyncFlags } from "../../src/sync/options.js";
-import { syncOnce, type SyncReport } from "../../src/sync/sync.js";
+import { syncOnce, Syncer, type SyncReport } from "../../src/sync/sync.js";
 import { MemoryLogger } from "../../src/sync/log.js";
 import { noProgress } from "../../src/sync/progress.js";
 import { ClairV4Fake, DataApiRecorder, Scripted, type Reply } from "./servers.js";
@@ -205,5 +205,81 @@ test("Clair v2, Clair v4 and Data API redirects are errors naming the status and
     }
   } finally {
     await server.close();
+  }
+});
+
+// ---------------- answers larger than a request allows ----------------
+
+/** A manifest padded to `bytes` (still valid JSON, so only its size is wrong). */
+function padded(body: Buffer, bytes: number): Buffer {
+  return Buffer.concat([Buffer.from("{"), Buffer.alloc(bytes - body.length, " "), body.subarray(1)]);
+}
+
+const manifestGets = (): number => registry.requests.filter((q) => q.method === "GET" && q.path.includes("/manifests/")).length;
+
+test("an oversized registry answer is reported as such (not as unreachable) and not asked for again while its digest stays", async () => {
+  resetRegistry();
+  serve("v1", padded(imageManifest(2), 4 * 1024 * 1024 + 1));
+  const s = new Syncer(options("--clair-url", ""));
+  try {
+    const r = await s.cycle();
+    assert.equal(r.errors.length, 1, JSON.stringify(r.errors));
+    const e = r.errors[0]!;
+    assert.equal(e.component, "registry");
+    assert.match(e.message, new RegExp(`^registry 127\\.0\\.0\\.1:\\d+ answered more than 4194304 bytes for GET /v2/${REPO}/manifests/v1$`));
+    assert.doesNotMatch(e.hint, /is up|running|retries/);
+    assert.equal(manifestGets(), 1, "retried within the cycle");
+    // The same digest gets the same answer: the next cycle does not fetch it again...
+    assert.deepEqual((await s.cycle()).errors, []);
+    assert.equal(manifestGets(), 1, "fetched again although its digest did not change");
+    // ...but a new digest is fetched.
+    serve("v1", imageManifest(3));
+    assert.deepEqual((await s.cycle()).errors, []);
+    assert.equal(manifestGets(), 2);
+    assert.ok(image("v1"));
+  } finally {
+    s.close();
+  }
+});
+
+test("an oversized token endpoint answer names the token endpoint and the request", async () => {
+  resetRegistry();
+  const tokens = await Scripted.start();
+  try {
+    registry.handler = (q) => (q.auth ? registryAnswer(q) : { status: 401, headers: { "www-authenticate": `Bearer realm="${tokens.url}/token",service="r"` }, body: "{}" });
+    tokens.handler = () => ({ status: 200, body: Buffer.alloc(1024 * 1024 + 1, " ") });
+    const r = await syncOnce(options("--clair-url", ""));
+    assert.ok(r.errors.length > 0);
+    for (const e of r.errors) {
+      assert.equal(e.component, "registry");
+      assert.equal(e.message, `token endpoint ${tokens.url}/token answered more than 1048576 bytes for GET /token`);
+    }
+  } finally {
+    await tokens.close();
+  }
+});
+
+test("an oversized Clair report is reported as such (not as Clair unreachable) and the layer is not asked for again", async () => {
+  resetRegistry();
+  serve("v1", imageManifest(1));
+  const clair = await Scripted.start();
+  const huge = Buffer.alloc(64 * 1024 * 1024 + 1, " ");
+  const gets = (): number => clair.requests.filter((q) => q.method === "GET").length;
+  clair.handler = (q) => (q.method === "POST" ? { status: 201, body: JSON.stringify({ Layer: { Name: layerDigest(0) } }) } : { status: 200, body: huge });
+  const s = new Syncer(options("--clair-version", "v2", "--clair-url", `${clair.url}/v1`));
+  try {
+    const r = await s.cycle();
+    assert.equal(r.errors.length, 1, JSON.stringify(r.errors));
+    const e = r.errors[0]!;
+    assert.equal(e.component, "scanner");
+    assert.equal(e.message, `Clair ${clair.url}/v1 answered more than 67108864 bytes for GET /v1/layers/${encodeURIComponent(layerDigest(0))}`);
+    assert.doesNotMatch(e.hint, /Clair is running/);
+    assert.equal(gets(), 1, "retried within the cycle");
+    assert.ok(image("v1"), "the manifest is synced");
+    assert.deepEqual((await s.cycle()).errors, []);
+    assert.equal(gets(), 1, "asked again on the next cycle");
+  } finally {
+    s.close();
+    await clair.close();
   }
 });
