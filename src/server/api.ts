@@ -12,7 +12,8 @@ import type { Runtime } from '../runtime/runtime.js';
 import { StoreError, parsePointer, type JsonPatchOp } from '../store/index.js';
 import type { TokenAuthenticator } from './auth.js';
 import { ClientGone, parseDocument, readBody, readBodyThen } from './body.js';
-import type { DecisionLogger } from './decision-log.js';
+import type { Decision, DecisionLogger } from './decision-log.js';
+import type { DecisionLogPolicy } from './log-policy.js';
 import {
   ApiError,
   MSG_COMPILE_MODULE,
@@ -34,6 +35,8 @@ export interface ApiOptions {
   logger: JsonLogger;
   metrics: ServerMetrics;
   decisionLog?: DecisionLogger;
+  /** data.system.log.drop and .mask, applied to each decision before it is logged. */
+  logPolicy?: DecisionLogPolicy;
   auth?: TokenAuthenticator;
   /** Data path of POST / (OPA's default decision), e.g. ["system", "main"]. */
   defaultDecision: string[];
@@ -374,7 +377,7 @@ export class Api {
 
   private logDecision(c: Ctx, id: string | undefined, path: string, input: Value | undefined, result: Value | undefined, error?: ErrorBody): void {
     if (!this.o.decisionLog || !id) return;
-    this.o.decisionLog.log({
+    const decision: Decision = {
       decisionId: id,
       path,
       input,
@@ -383,7 +386,9 @@ export class Api {
       requestedBy: this.requestedBy(c),
       evalNs: c.evalNs,
       handlerNs: process.hrtime.bigint() - c.started,
-    });
+    };
+    const logged = this.o.logPolicy ? this.o.logPolicy.apply(decision) : decision;
+    if (logged) this.o.decisionLog.log(logged);
   }
 
   /** The target for a raw URL path (after the route's prefix); throws 400 for bad percent-encoding. */

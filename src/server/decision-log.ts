@@ -14,6 +14,9 @@ export interface Decision {
   path: string;
   input?: Value;
   result?: Value;
+  /** Paths the mask policy erased or replaced (log-policy.ts). */
+  erased?: string[];
+  masked?: string[];
   error?: ErrorBody;
   requestedBy: string;
   evalNs: bigint;
@@ -48,6 +51,8 @@ export class DecisionLogger {
     let line = `{"level":"info","msg":"Decision Log","decision_id":${q(d.decisionId)},"labels":${this.labelsJSON},"path":${q(d.path)}`;
     if (d.input !== undefined) line += `,"input":${stringifyJSON(d.input, 0, false)}`;
     if (d.result !== undefined) line += `,"result":${stringifyJSON(d.result, 0, false)}`;
+    if (d.erased) line += `,"erased":${stringifyJSON(d.erased, 0, false)}`;
+    if (d.masked) line += `,"masked":${stringifyJSON(d.masked, 0, false)}`;
     if (d.error !== undefined) line += `,"error":${stringifyJSON(d.error, 0, false)}`;
     line +=
       `,"requested_by":${q(d.requestedBy)},"timestamp":"${this.timestamp()}"` +

@@ -15,6 +15,7 @@ import { Api } from './api.js';
 import { TokenAuthenticator, parseTokens } from './auth.js';
 import { declaredTooLarge } from './body.js';
 import { DecisionLogger } from './decision-log.js';
+import { DecisionLogPolicy } from './log-policy.js';
 import { ServerStartError, type ApiErrorCode } from './errors.js';
 
 export { ServerStartError } from './errors.js';
@@ -192,12 +193,14 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
 
   const decisionSink = opts.decisionLogSink ?? sinkFor(opts.decisionLog);
   const version = packageVersion();
+  const labels = { app: 'image-enforcer', version };
   const api = new Api(runtime, {
     maxBodyBytes: opts.maxBodyBytes,
     evalTimeoutMs: opts.evalTimeoutMs,
     logger,
     metrics,
-    decisionLog: decisionSink ? new DecisionLogger(decisionSink, { app: 'image-enforcer', version }) : undefined,
+    decisionLog: decisionSink ? new DecisionLogger(decisionSink, labels) : undefined,
+    logPolicy: decisionSink ? new DecisionLogPolicy({ runtime, logger, hooks, evalTimeoutMs: opts.evalTimeoutMs, labels }) : undefined,
     auth,
     defaultDecision: splitPath(opts.defaultDecision ?? 'system/main'),
     imageReviewPaths: (opts.imageReviewPaths ?? ['io/k8s/image_policy']).map(splitPath),
