@@ -46,6 +46,20 @@ export class ManifestError extends Error {
   override name = "ManifestError";
 }
 
+/**
+ * Most layers an image manifest may have. Docker refuses images over 127 layers (overlayfs
+ * stacking) and other builders stay in the low hundreds; tens of thousands is garbage or an
+ * attack that only the body size limit would otherwise bound, and each layer becomes policy data
+ * and a scanner request.
+ */
+export const MAX_IMAGE_LAYERS = 1000;
+
+/**
+ * Most entries an image index may have. One per platform plus an attestation manifest each: the
+ * largest real indexes have a few dozen.
+ */
+export const MAX_INDEX_MANIFESTS = 1000;
+
 function descriptor(v: unknown, where: string): Descriptor {
   if (v === null || typeof v !== "object" || Array.isArray(v)) throw new ManifestError(`${where} is not an object`);
   const o = v as Record<string, unknown>;
@@ -96,6 +110,9 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Ma
   if (o["schemaVersion"] !== 2) throw new ManifestError("manifest schemaVersion must be 2");
   if (mt === MT_DOCKER_LIST || mt === MT_OCI_INDEX) {
     if (!Array.isArray(o["manifests"])) throw new ManifestError("index has no manifests array");
+    if (o["manifests"].length > MAX_INDEX_MANIFESTS) {
+      throw new ManifestError(`index has ${o["manifests"].length} manifests, more than the ${MAX_INDEX_MANIFESTS} the sync accepts`);
+    }
     const manifests = o["manifests"].map((m, i) => {
       const d: IndexEntry = descriptor(m, `manifests[${i}]`);
       const p = (m as Record<string, unknown>)["platform"];
@@ -112,6 +129,9 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Ma
   }
   const config = descriptor(o["config"], "config");
   if (!Array.isArray(o["layers"])) throw new ManifestError("manifest has no layers array");
+  if (o["layers"].length > MAX_IMAGE_LAYERS) {
+    throw new ManifestError(`manifest has ${o["layers"].length} layers, more than the ${MAX_IMAGE_LAYERS} the sync accepts`);
+  }
   const layers = o["layers"].map((l, i) => descriptor(l, `layers[${i}]`));
   return { kind: "image", mediaType: mt, config, layers };
 }

@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { parseSyncFlags } from "../../src/sync/options.js";
 import { syncOnce, Syncer, type SyncReport } from "../../src/sync/sync.js";
 import { MemoryLogger } from "../../src/sync/log.js";
+import { parseManifest, ManifestError, MAX_IMAGE_LAYERS, MAX_INDEX_MANIFESTS, type ImageManifest, type ManifestIndex } from "../../src/sync/manifest.js";
 import { noProgress } from "../../src/sync/progress.js";
 import { ClairV4Fake, DataApiRecorder, Scripted, type Reply } from "./servers.js";
 import { FAST_RETRY } from "./common.js";
@@ -282,4 +283,49 @@ test("an oversized Clair report is reported as such (not as Clair unreachable) a
     s.close();
     await clair.close();
   }
+});
+
+// ---------------- manifests and indexes with absurdly many entries ----------------
+
+const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
+
+function imageIndex(entries: number, child: Buffer): Buffer {
+  const entry = { digest: sha(child), size: child.length, platform: { os: "linux", architecture: "amd64" } };
+  return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: Array.from({ length: entries }, () => entry) }));
+}
+
+test("manifest limits: up to 1000 layers and 1000 index entries are accepted, one more is refused", () => {
+  const child = imageManifest(1);
+  assert.equal((parseManifest(imageManifest(MAX_IMAGE_LAYERS), undefined) as ImageManifest).layers.length, 1000);
+  assert.throws(() => parseManifest(imageManifest(MAX_IMAGE_LAYERS + 1), undefined), (e: unknown) => e instanceof ManifestError && e.message === "manifest has 1001 layers, more than the 1000 the sync accepts");
+  assert.equal((parseManifest(imageIndex(MAX_INDEX_MANIFESTS, child), OCI_INDEX) as ManifestIndex).manifests.length, 1000);
+  assert.throws(() => parseManifest(imageIndex(MAX_INDEX_MANIFESTS + 1, child), OCI_INDEX), (e: unknown) => e instanceof ManifestError && e.message === "index has 1001 manifests, more than the 1000 the sync accepts");
+});
+
+test("an image with tens of thousands of layers, or an index with as many entries, is skipped and reported; other tags sync, nothing is deleted", async () => {
+  resetRegistry();
+  assert.deepEqual((await syncOnce(options("--clair-url", ""))).errors, []);
+  const before = structuredClone(image("v1"));
+  assert.ok(before);
+  // v1 now points at 20 000 layers, the new v3 at an index of 10 000 entries; v2 is an ordinary image.
+  const child = imageManifest(2, "child");
+  const manyLayers = imageManifest(20_000);
+  const manyEntries = imageIndex(10_000, child);
+  // Under the body size limit: what is refused is the count, not the size.
+  assert.ok(manyLayers.length < 4 * 1024 * 1024 && manyEntries.length < 4 * 1024 * 1024);
+  serve("v1", manyLayers);
+  serve("v2", imageManifest(2, "v2"));
+  serve("v3", manyEntries, OCI_INDEX);
+  serve(sha(child), child);
+  tags = ["v1", "v2", "v3"];
+  const r = await syncOnce(options("--clair-url", ""));
+  const byTag = new Map(r.errors.map((e) => [e.tag, e]));
+  assert.equal(r.errors.length, 2, JSON.stringify(r.errors));
+  assert.equal(byTag.get("v1")?.component, "registry");
+  assert.equal(byTag.get("v1")?.message, `manifest ${REPO}:v1: manifest has 20000 layers, more than the 1000 the sync accepts`);
+  assert.equal(byTag.get("v3")?.message, `manifest ${REPO}:v3: index has 10000 manifests, more than the 1000 the sync accepts`);
+  assert.match(byTag.get("v3")!.hint, /other tags continue/);
+  assert.deepEqual(image("v1"), before, "the tag's earlier data was changed or deleted");
+  assert.equal(image("v3"), undefined);
+  assert.ok(image("v2"), "the other tag was not synced");
 });
