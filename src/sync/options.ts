@@ -103,8 +103,9 @@ Flags:
   --clair-version v2|v4    Clair API to use (default v2, as the original)
   --clair-psk KEY          Clair v4 pre-shared key (base64); also CLAIR_PSK from the environment
   --clair-psk-issuer ISS   issuer claim for the PSK JWT (default image-enforcer)
-  --clair-index-timeout 10m  give up waiting for Clair to index an image after this long (retried
-                           next cycle); v4: polling the index report, v2: one layer's POST
+  --clair-index-timeout 10m
+                           give up waiting for Clair to index an image after this long (asked
+                           again next cycle); v4: polling the index report, v2: one layer's POST
   --opa-url URL            Data API base URL (default ${DEFAULT_OPA_URL})
   --opa-layer-root PATH    root for manifests by org/name/tag (default ${DEFAULT_LAYER_ROOT})
   --opa-clair-root PATH    root for layer reports (default ${DEFAULT_CLAIR_ROOT})
@@ -146,8 +147,8 @@ Config file (YAML), flags given on the command line override its top-level value
       repositories: [team/app/api]
 `;
 
-/** Go-style duration: "60s", "1m30s", "500ms", "2h", "0". `flag` names the setting in the error. */
-export function parseDuration(s: string, flag?: string): number {
+/** Go-style duration: "60s", "1m30s", "500ms", "2h", "0". `setting` (a flag or config key) names it in the error. */
+export function parseDuration(s: string, setting?: string): number {
   const t = s.trim();
   if (t === "0") return 0;
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
@@ -160,7 +161,7 @@ export function parseDuration(s: string, flag?: string): number {
     pos = re.lastIndex;
   }
   if (pos !== t.length || t === "") {
-    throw new SyncError("config", `${flag ? `${flag}: ` : ""}invalid duration "${s}"`, "use a Go duration such as 500ms, 60s, 5m or 1h", false);
+    throw new SyncError("config", `${setting ? `${setting}: ` : ""}invalid duration "${s}"`, "use a Go duration such as 500ms, 60s, 5m or 1h", false);
   }
   return Math.round(total);
 }
