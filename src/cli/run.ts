@@ -32,8 +32,9 @@ export function registerRunCommand(program: Command): void {
     .option('-w, --watch', 'reload files when they change')
     .option('--tls-cert-file <file>', 'serve HTTPS with this certificate (PEM); reloaded when it changes')
     .option('--tls-private-key-file <file>', 'private key (PEM) for --tls-cert-file')
-    .addOption(new Option('--authentication <mode>', 'client authentication').choices(['off', 'token']).default('off'))
+    .addOption(new Option('--authentication <mode>', 'client authentication').choices(['off', 'token', 'tls']).default('off'))
     .option('--token-file <file>', 'file with the accepted bearer tokens, one per line (with --authentication=token)')
+    .option('--tls-ca-cert-file <file>', 'CA certificates (PEM) that sign accepted client certificates (with --authentication=tls); reloaded when it changes')
     .option('--max-body-size <bytes>', 'largest request body accepted', positiveInt('--max-body-size'), 8 * 1024 * 1024)
     .option('--eval-timeout <duration>', 'time limit for one policy evaluation', parseDurationMs, 5000)
     .addOption(new Option('--decision-log <target>', 'where decision log lines go').choices(['stdout', 'stderr', 'off']).default('stdout'))
@@ -63,6 +64,7 @@ export function registerRunCommand(program: Command): void {
           tlsPrivateKeyFile: o.tlsPrivateKeyFile,
           authentication: o.authentication,
           tokenFile: o.tokenFile,
+          tlsCaCertFile: o.tlsCaCertFile,
           maxBodyBytes: o.maxBodySize,
           evalTimeoutMs: o.evalTimeout,
           decisionLog: o.decisionLog,

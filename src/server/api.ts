@@ -10,7 +10,7 @@ import { admit, type FailureMode } from '../kube/admission.js';
 import { RObject, fromJSON, isObject, stringifyJSON, type Value } from '../rego/value.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { StoreError, parsePointer, type JsonPatchOp } from '../store/index.js';
-import type { TokenAuthenticator } from './auth.js';
+import type { Authenticator } from './auth.js';
 import { ClientGone, parseDocument, readBody, readBodyThen } from './body.js';
 import type { Decision, DecisionLogger } from './decision-log.js';
 import type { DecisionLogPolicy } from './log-policy.js';
@@ -37,7 +37,7 @@ export interface ApiOptions {
   decisionLog?: DecisionLogger;
   /** data.system.log.drop and .mask, applied to each decision before it is logged. */
   logPolicy?: DecisionLogPolicy;
-  auth?: TokenAuthenticator;
+  auth?: Authenticator;
   /** Data path of POST / (OPA's default decision), e.g. ["system", "main"]. */
   defaultDecision: string[];
   /** /v0/data paths (and their subpaths) whose bodies must be ImageReviews. */
@@ -194,7 +194,7 @@ export class Api {
         const allowed = Object.keys(found.route.methods).join(', ');
         throw new ApiError(405, 'invalid_operation', `method ${method} is not allowed on ${pathname} (allowed: ${allowed})`, undefined, { Allow: allowed });
       }
-      if (this.o.auth && !found.route.open) this.o.auth.check(req.headers.authorization);
+      if (this.o.auth && !found.route.open) this.o.auth.check(req);
       const r = fn(c);
       if (r === DEFERRED) return; // the handler calls complete()
       if (r !== undefined) {

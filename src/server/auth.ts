@@ -1,13 +1,26 @@
-// Bearer token authentication (--authentication=token --token-file FILE).
+// Client authentication: every endpoint except the health checks (/health, /health/live,
+// /health/ready) and the admission webhook needs it, so reads and writes of data and policies,
+// queries, decisions and /metrics are all restricted.
 //
-// The token file holds one accepted token per line (blank lines and lines starting with # are
-// ignored). Every endpoint except the health checks (/health, /health/live, /health/ready) needs
-// `Authorization: Bearer <token>`; so reads and writes of data and policies, queries, decisions
-// and /metrics are all restricted. The file is re-read when it changes, so tokens can be rotated
-// without a restart.
+// --authentication=token --token-file FILE: `Authorization: Bearer <token>`. The token file holds
+// one accepted token per line (blank lines and lines starting with # are ignored). The file is
+// re-read when it changes, so tokens can be rotated without a restart.
+//
+// --authentication=tls --tls-ca-cert-file FILE: a client certificate signed by one of the CAs in
+// FILE (how the Kubernetes API server usually authenticates to webhooks: client-certificate and
+// client-key in the webhook's kubeconfig). The TLS handshake asks for a certificate without
+// requiring one, so probes without certificates still reach the health checks; every other
+// request without a verified certificate gets 401.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { ApiError, ServerStartError } from './errors.js';
+
+export interface Authenticator {
+  /** Throws ApiError 401 unless the request carries accepted credentials. */
+  check(req: IncomingMessage): void;
+}
 
 export function parseTokens(text: string): string[] {
   return text
@@ -18,7 +31,7 @@ export function parseTokens(text: string): string[] {
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
-export class TokenAuthenticator {
+export class TokenAuthenticator implements Authenticator {
   private digests: Buffer[] = [];
   private first = '';
 
@@ -50,13 +63,45 @@ export class TokenAuthenticator {
   }
 
   /** Throws 401 unless the Authorization header carries an accepted bearer token. */
-  check(header: string | undefined): void {
+  check(req: IncomingMessage): void {
+    const header = req.headers.authorization;
     const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!m) throw unauthorized('missing bearer token: send "Authorization: Bearer <token>"');
     const d = digest(m[1]);
     let ok = false;
     for (const x of this.digests) ok = timingSafeEqual(x, d) || ok;
     if (!ok) throw unauthorized('invalid bearer token');
+  }
+}
+
+/** Client certificates, verified by the TLS layer against the CAs of --tls-ca-cert-file. */
+export class ClientCertAuthenticator implements Authenticator {
+  check(req: IncomingMessage): void {
+    const socket = req.socket as TLSSocket;
+    if (socket.authorized) return;
+    const presented = typeof socket.getPeerCertificate === 'function' && Object.keys(socket.getPeerCertificate()).length > 0;
+    if (!presented) {
+      throw new ApiError(401, 'unauthorized', 'no client certificate: this server requires one signed by a CA of its --tls-ca-cert-file');
+    }
+    throw new ApiError(401, 'unauthorized', `client certificate not accepted: ${describeTlsError(socket.authorizationError)}`);
+  }
+}
+
+function describeTlsError(e: Error | string | null | undefined): string {
+  const code = typeof e === 'string' ? e : ((e as NodeJS.ErrnoException | null)?.code ?? e?.message ?? 'not verified');
+  switch (code) {
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+      return `it is not signed by a CA of --tls-ca-cert-file (${code})`;
+    case 'CERT_HAS_EXPIRED':
+      return 'it has expired (CERT_HAS_EXPIRED)';
+    case 'CERT_NOT_YET_VALID':
+      return 'it is not valid yet (CERT_NOT_YET_VALID)';
+    default:
+      return code;
   }
 }
 

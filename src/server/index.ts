@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { BuiltinHooks } from '../rego/builtins/registry.js';
 import type { Runtime, ReloadEvent } from '../runtime/runtime.js';
 import { Api } from './api.js';
-import { TokenAuthenticator, parseTokens } from './auth.js';
+import { ClientCertAuthenticator, TokenAuthenticator, parseTokens, type Authenticator } from './auth.js';
 import { declaredTooLarge } from './body.js';
 import { DecisionLogger } from './decision-log.js';
 import { DecisionLogPolicy } from './log-policy.js';
@@ -22,7 +22,7 @@ export { ServerStartError } from './errors.js';
 import { JsonLogger, type LineSink } from './log.js';
 import { ServerMetrics } from './metrics.js';
 import { splitPath } from './paths.js';
-import { MIN_TLS_VERSION, loadTlsMaterial, watchCertificates } from './tls.js';
+import { loadTlsMaterial, secureContextOptions, watchCertificates } from './tls.js';
 import { pollFiles, type FilePoller } from './watch.js';
 
 export interface ServerOptions {
@@ -30,9 +30,11 @@ export interface ServerOptions {
   addr: string;
   tlsCertFile?: string;
   tlsPrivateKeyFile?: string;
-  authentication: 'off' | 'token';
+  authentication: 'off' | 'token' | 'tls';
   /** Accepted bearer tokens, one per line (with authentication 'token'). */
   tokenFile?: string;
+  /** CAs that sign accepted client certificates, PEM (with authentication 'tls'). */
+  tlsCaCertFile?: string;
   maxBodyBytes: number;
   evalTimeoutMs: number;
   decisionLog: 'stdout' | 'stderr' | 'off';
@@ -154,7 +156,15 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
   const pollers: FilePoller[] = [];
   const closers: Array<() => Promise<void> | void> = [];
 
-  let auth: TokenAuthenticator | undefined;
+  let auth: Authenticator | undefined;
+  if (opts.authentication === 'tls') {
+    if (!opts.tlsCertFile || !opts.tlsPrivateKeyFile) throw new ServerStartError('--authentication=tls needs HTTPS: --tls-cert-file and --tls-private-key-file');
+    if (!opts.tlsCaCertFile) throw new ServerStartError('--authentication=tls needs --tls-ca-cert-file with the CAs that sign client certificates');
+    if (opts.tokenFile) throw new ServerStartError('--token-file is only used with --authentication=token');
+    auth = new ClientCertAuthenticator();
+  } else if (opts.tlsCaCertFile) {
+    throw new ServerStartError('--tls-ca-cert-file is only used with --authentication=tls');
+  }
   if (opts.authentication === 'token') {
     if (!opts.tokenFile) throw new ServerStartError('--authentication=token needs --token-file with the accepted tokens');
     const a = TokenAuthenticator.fromFile(opts.tokenFile);
@@ -225,9 +235,13 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
   const tls = Boolean(opts.tlsCertFile || opts.tlsPrivateKeyFile);
   if (tls) {
     if (!opts.tlsCertFile || !opts.tlsPrivateKeyFile) throw new ServerStartError('HTTPS needs both --tls-cert-file and --tls-private-key-file');
-    const material = loadTlsMaterial(opts.tlsCertFile, opts.tlsPrivateKeyFile);
-    const s = createHttpsServer({ cert: material.cert, key: material.key, minVersion: MIN_TLS_VERSION, requireHostHeader: false }, handle);
-    pollers.push(watchCertificates(s, opts.tlsCertFile, opts.tlsPrivateKeyFile, material, pollMs, logger, metrics));
+    const material = loadTlsMaterial(opts.tlsCertFile, opts.tlsPrivateKeyFile, opts.tlsCaCertFile);
+    // Client certificates are asked for, not required: requests without one reach the routes
+    // that need no authentication (health checks), and the others are refused with a 401 body.
+    const clientCerts = material.ca ? { requestCert: true, rejectUnauthorized: false } : {};
+    const s = createHttpsServer({ ...secureContextOptions(material), ...clientCerts, requireHostHeader: false }, handle);
+    const files = { certFile: opts.tlsCertFile, keyFile: opts.tlsPrivateKeyFile, caFile: opts.tlsCaCertFile };
+    pollers.push(watchCertificates(s, files, material, pollMs, logger, metrics));
     server = s;
   } else {
     server = createHttpServer({ requireHostHeader: false }, handle);
@@ -322,6 +336,9 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
  * With `syncConfig`, the layer sync runs in the same process and writes through this server.
  */
 export async function runServer(runtime: Runtime, opts: ServerOptions): Promise<void> {
+  if (opts.syncConfig && opts.authentication === 'tls') {
+    throw new ServerStartError('--sync-config cannot be used with --authentication=tls: the in-process sync has no client certificate; run `image-enforcer sync` beside the server, or use --authentication=token');
+  }
   // A bad sync configuration is reported before the port is taken.
   const sync = opts.syncConfig ? await prepareSync(opts.syncConfig) : undefined;
   const handle = await createServer(runtime, { ...opts, processMetrics: opts.processMetrics ?? true });
