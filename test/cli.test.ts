@@ -134,6 +134,8 @@ test('server start-up errors (flags, files, a port in use) are one clear line, w
   const cases: Array<[string[], RegExp]> = [
     [['--addr', 'nope'], /^error: invalid --addr "nope": expected host:port/],
     [['--authentication=token'], /^error: --authentication=token needs --token-file/],
+    [['--authentication=tls'], /^error: --authentication=tls needs HTTPS: --tls-cert-file and --tls-private-key-file/],
+    [['--tls-ca-cert-file', join(policies, 'ca.crt')], /^error: --tls-ca-cert-file is only used with --authentication=tls/],
     [['--tls-cert-file', join(policies, 'missing.crt'), '--tls-private-key-file', join(policies, 'missing.key')], /^error: cannot read --tls-cert-file \S+missing\.crt: /],
     [['--sync-config', join(policies, 'missing.yaml')], /^error: --sync-config: cannot read config file \S+missing\.yaml/],
   ];
