@@ -3,14 +3,16 @@
 // Path segments are percent-encoded one by one; OPA splits the URL path on "/" and then
 // unescapes each segment, so a key that contains "/" or ":" survives as one key.
 //
-// A Data API behind TLS and token authentication (our server in the Deployment): the bearer
-// token and the CA are read from files before each request, so a rotated Secret is picked up
-// without a restart, and a missing file is a fault of this cycle (logged, retried) rather than
-// a crash of the sidecar that would take its pod out of the Service.
+// A Data API behind TLS and token or client certificate authentication (our server in the
+// Deployment): the bearer token, the CA and the client certificate and key are read from files
+// before each request, so a rotated Secret is picked up without a restart, and a missing file is a
+// fault of this cycle (logged, retried) rather than a crash of the sidecar that would take its pod
+// out of the Service.
 
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { requestWithRetry, NetworkError, NodeTransport, redactUrl, redirectError, transportError, DEFAULT_RETRY, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
-import { SyncError, serverText } from "./log.js";
+import { SyncError, serverText, type Logger } from "./log.js";
 
 export interface DataApiTls {
   /** PEM file with the certificates to trust: a CA, or the server's own certificate (pinned). */
@@ -19,6 +21,36 @@ export interface DataApiTls {
   serverName?: string;
   /** Skip verification (loopback only, on purpose). */
   insecure?: boolean;
+  /** PEM client certificate (chain) to present, for a server with --authentication=tls; with keyFile. */
+  certFile?: string;
+  /** PEM private key of certFile (unencrypted). */
+  keyFile?: string;
+}
+
+/** A client certificate and its key, PEM. */
+interface ClientCert {
+  cert: string;
+  key: string;
+}
+
+/**
+ * Why `cert` and `key` (PEM texts) cannot serve as a TLS client certificate, or undefined when
+ * they can. Checked here rather than left to the TLS handshake, whose error for a key of another
+ * certificate ("key values mismatch") does not say which files are wrong.
+ */
+export function clientCertProblem(cert: string, key: string): string | undefined {
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch (e) {
+    return `the certificate file holds no PEM certificate (${(e as Error).message})`;
+  }
+  try {
+    if (!x509.checkPrivateKey(createPrivateKey(key))) return "the key is not the certificate's private key";
+  } catch (e) {
+    return `the key file holds no unencrypted PEM private key (${(e as Error).message})`;
+  }
+  return undefined;
 }
 
 export interface DataApiOptions {
@@ -33,6 +65,8 @@ export interface DataApiOptions {
   tokenFile?: string;
   /** TLS settings for an https URL; `transport` is then only used for http URLs. */
   tls?: DataApiTls;
+  /** Where a client certificate that cannot be loaded after a rotation is reported. */
+  logger?: Logger;
 }
 
 /** The bearer token in a token file: the first line that is not blank or a # comment. */
@@ -57,8 +91,10 @@ export class DataApi {
   readonly counts = { put: 0, delete: 0, get: 0 };
   private readonly base: string;
   private readonly retry: RetryPolicy;
-  /** Transport built for `tls`, with the CA text it was built from. */
-  private tlsTransport: { ca: string | undefined; transport: NodeTransport } | undefined;
+  /** Transport built for `tls`, with the CA text and client certificate it was built from. */
+  private tlsTransport: { ca: string | undefined; client: ClientCert | undefined; transport: NodeTransport } | undefined;
+  /** The certificate and key texts last found unusable (reported once, not on every request). */
+  private rejectedClient: string | undefined;
   /** Transports replaced after a CA change; closed with this client. */
   private readonly retired: NodeTransport[] = [];
 
@@ -86,12 +122,41 @@ export class DataApi {
     const tls = this.opts.tls;
     if (!tls || !this.base.startsWith("https:")) return this.opts.transport;
     const ca = tls.caFile ? this.readSecretFile(tls.caFile, "--opa-ca-file", "certificate file") : undefined;
-    if (this.tlsTransport && this.tlsTransport.ca === ca) return this.tlsTransport.transport;
-    // First use, or the certificate was renewed: new connections verify against the new file.
-    if (this.tlsTransport) this.retired.push(this.tlsTransport.transport);
-    const transport = new NodeTransport({ ca, insecure: tls.insecure, serverName: tls.serverName, partialChain: ca !== undefined });
-    this.tlsTransport = { ca, transport };
+    const client = this.clientCert(tls);
+    const cur = this.tlsTransport;
+    if (cur && cur.ca === ca && cur.client === client) return cur.transport;
+    // First use, or a certificate was renewed: new connections verify against the new CA file
+    // and present the new client certificate.
+    if (cur) this.retired.push(cur.transport);
+    const transport = new NodeTransport({ ca, insecure: tls.insecure, serverName: tls.serverName, partialChain: ca !== undefined, ...client });
+    this.tlsTransport = { ca, client, transport };
     return transport;
+  }
+
+  /**
+   * The client certificate to present: the pair in the files, or the one in use while the files
+   * do not hold a usable pair, as they may for a moment while a rotation (cert-manager) writes them
+   * one after the other. Such a pair is reported once; without a pair in use it fails the request.
+   */
+  private clientCert(tls: DataApiTls): ClientCert | undefined {
+    if (!tls.certFile || !tls.keyFile) return undefined;
+    const cert = this.readSecretFile(tls.certFile, "--opa-cert-file", "client certificate");
+    const key = this.readSecretFile(tls.keyFile, "--opa-key-file", "client key");
+    const cur = this.tlsTransport?.client;
+    if (cur && cur.cert === cert && cur.key === key) return cur;
+    const problem = clientCertProblem(cert, key);
+    if (problem === undefined) return { cert, key };
+    const what = `--opa-cert-file ${tls.certFile} and --opa-key-file ${tls.keyFile} do not hold a usable client certificate: ${problem}`;
+    if (!cur) {
+      const se = new SyncError("data-api", what, "give the PEM certificate and its unencrypted key; writes are retried on the next cycle");
+      se.faultKey = "data-api-host";
+      throw se;
+    }
+    if (this.rejectedClient !== cert + key) {
+      this.rejectedClient = cert + key;
+      this.opts.logger?.log("warn", `${what}; still presenting the previous client certificate`, { component: "data-api", hint: "a rotation may be half written; if this stays, check the files" });
+    }
+    return cur;
   }
 
   private authHeaders(): Record<string, string> {
@@ -136,7 +201,7 @@ export class DataApi {
       s === 404
         ? "write conflict: a policy rule or a non-object document sits on this path; check --opa-layer-root / --opa-clair-root"
         : s === 401 || s === 403
-          ? "the Data API refused the request: check --opa-token-file (the token must be in the server's --token-file)"
+          ? "the Data API refused the request: check --opa-token-file (the token must be in the server's --token-file) or --opa-cert-file and --opa-key-file (a client certificate signed by a CA of the server's --tls-ca-cert-file)"
           : "the Data API is failing; retried on the next cycle";
     return new SyncError("data-api", `${what}: HTTP ${s}${msg}`, hint, s !== 404);
   }

@@ -40,6 +40,9 @@ export interface TlsOptions {
    * own (CA-issued) certificate can be pinned.
    */
   partialChain?: boolean;
+  /** PEM client certificate (chain) and its private key, presented to servers that ask for one. */
+  cert?: string;
+  key?: string;
 }
 
 /** A network-level failure (refused, reset, timeout, DNS, body too large). Always retryable except TooLargeError. */
@@ -111,6 +114,7 @@ export class NodeTransport implements Transport {
       // certificate's host name check on every connection of this transport.
       ...(tls.serverName ? { servername: tls.serverName } : {}),
       ...(tls.partialChain ? { allowPartialTrustChain: true } : {}),
+      ...(tls.cert !== undefined && tls.key !== undefined ? { cert: tls.cert, key: tls.key } : {}),
     });
   }
 

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { checkDomain, checkPath, DEFAULT_DOMAIN } from "../kube/reference.js";
 import type { Credentials } from "./auth.js";
-import type { DataApiTls } from "./dataapi.js";
+import { clientCertProblem, type DataApiTls } from "./dataapi.js";
 import type { RetryPolicy } from "./http.js";
 import { SyncError, type Logger } from "./log.js";
 import { parsePlatform, type Platform } from "./manifest.js";
@@ -234,6 +234,8 @@ const FLAGS_WITH_VALUE = new Set([
   "opa-token-file",
   "opa-ca-file",
   "opa-tls-server-name",
+  "opa-cert-file",
+  "opa-key-file",
   "report-max-age",
   "config",
   "concurrency",
@@ -328,9 +330,12 @@ export function parseSyncFlags(argv: string[], env: Record<string, string | unde
   const opaCaFile = flags.get("opa-ca-file") ?? cfg?.opa?.caFile;
   const opaServerName = flags.get("opa-tls-server-name") ?? cfg?.opa?.serverName;
   const opaInsecure = flags.has("opa-insecure") ? flags.get("opa-insecure") === "true" : cfg?.opa?.insecure === true;
-  if ((opaCaFile || opaServerName || opaInsecure) && !opaUrl.startsWith("https:")) {
-    throw new SyncError("config", "--opa-ca-file, --opa-tls-server-name and --opa-insecure need an https --opa-url", `e.g. --opa-url https://127.0.0.1:8181/v1`, false);
+  const opaCertFile = flags.get("opa-cert-file") ?? cfg?.opa?.certFile;
+  const opaKeyFile = flags.get("opa-key-file") ?? cfg?.opa?.keyFile;
+  if ((opaCaFile || opaServerName || opaInsecure || opaCertFile || opaKeyFile) && !opaUrl.startsWith("https:")) {
+    throw new SyncError("config", "--opa-ca-file, --opa-tls-server-name, --opa-insecure, --opa-cert-file and --opa-key-file need an https --opa-url", `e.g. --opa-url https://127.0.0.1:8181/v1`, false);
   }
+  if (opaCertFile || opaKeyFile) checkClientCert(opaCertFile, opaKeyFile, setting("opa-cert-file", "opa.certFile"), setting("opa-key-file", "opa.keyFile"));
 
   const clairIndexTimeout = flags.get("clair-index-timeout") ?? cfg?.clair?.indexTimeout;
   const concurrency = Number(flags.get("concurrency") ?? cfg?.concurrency ?? 4);
@@ -342,8 +347,15 @@ export function parseSyncFlags(argv: string[], env: Record<string, string | unde
     clair,
     opaUrl: opaUrl.replace(/\/+$/, ""),
     ...(opaTokenFile ? { opaTokenFile } : {}),
-    ...(opaCaFile || opaServerName || opaInsecure
-      ? { opaTls: { ...(opaCaFile ? { caFile: opaCaFile } : {}), ...(opaServerName ? { serverName: opaServerName } : {}), insecure: opaInsecure } }
+    ...(opaCaFile || opaServerName || opaInsecure || opaCertFile
+      ? {
+          opaTls: {
+            ...(opaCaFile ? { caFile: opaCaFile } : {}),
+            ...(opaServerName ? { serverName: opaServerName } : {}),
+            insecure: opaInsecure,
+            ...(opaCertFile && opaKeyFile ? { certFile: opaCertFile, keyFile: opaKeyFile } : {}),
+          },
+        }
       : {}),
     layerRoot: root(flags.get("opa-layer-root") ?? cfg?.opa?.layerRoot, DEFAULT_LAYER_ROOT, "opa-layer-root"),
     clairRoot: root(flags.get("opa-clair-root") ?? cfg?.opa?.clairRoot, DEFAULT_CLAIR_ROOT, "opa-clair-root"),
@@ -354,6 +366,18 @@ export function parseSyncFlags(argv: string[], env: Record<string, string | unde
     reportMaxAgeMs: parseDuration(flags.get("report-max-age") ?? cfg?.reportMaxAge ?? "24h", setting("report-max-age", "reportMaxAge")),
     ...(clairIndexTimeout !== undefined ? { clairIndexTimeoutMs: positiveDuration(clairIndexTimeout, setting("clair-index-timeout", "clair.indexTimeout"), "10m") } : {}),
   };
+}
+
+/**
+ * --opa-cert-file and --opa-key-file: both or neither, and a pair that loads, checked at start
+ * so a wrong path or a key of another certificate stops the sync before its first cycle.
+ */
+function checkClientCert(certFile: string | undefined, keyFile: string | undefined, certSetting: string, keySetting: string): void {
+  if (!certFile || !keyFile) {
+    throw new SyncError("config", `${certFile ? certSetting : keySetting} needs ${certFile ? keySetting : certSetting} as well`, "a client certificate is given as two PEM files, the certificate and its private key", false);
+  }
+  const problem = clientCertProblem(readFileOr(certFile, certSetting), readFileOr(keyFile, keySetting));
+  if (problem) throw new SyncError("config", `${certSetting} ${certFile} and ${keySetting} ${keyFile}: ${problem}`, "give the client certificate (PEM) and its unencrypted private key (PEM), e.g. tls.crt and tls.key of a cert-manager Secret", false);
 }
 
 function checkUrl(u: string, what: string): void {
@@ -369,7 +393,7 @@ interface ParsedConfig {
   pollDelay?: string;
   reportMaxAge?: string;
   concurrency?: number;
-  opa?: { url?: string; layerRoot?: string; clairRoot?: string; imagesRoot?: string; tokenFile?: string; caFile?: string; serverName?: string; insecure?: boolean };
+  opa?: { url?: string; layerRoot?: string; clairRoot?: string; imagesRoot?: string; tokenFile?: string; caFile?: string; serverName?: string; insecure?: boolean; certFile?: string; keyFile?: string };
   clair?: { url?: string; version?: string; psk?: string; pskIssuer?: string; indexTimeout?: string };
   registries: RegistryConfig[];
 }
@@ -401,9 +425,9 @@ export function parseConfig(doc: unknown, where: string, env: Record<string, str
   if (o["opa"] !== undefined) {
     const p = asObj(o["opa"], () => bad("opa must be a mapping"));
     out.opa = {};
-    const knownOpa = new Set(["url", "layerRoot", "clairRoot", "imagesRoot", "tokenFile", "caFile", "serverName", "insecure"]);
+    const knownOpa = new Set(["url", "layerRoot", "clairRoot", "imagesRoot", "tokenFile", "caFile", "serverName", "insecure", "certFile", "keyFile"]);
     for (const k of Object.keys(p)) if (!knownOpa.has(k)) throw bad(`unknown key "opa.${k}"`);
-    for (const k of ["url", "layerRoot", "clairRoot", "imagesRoot", "tokenFile", "caFile", "serverName"] as const) {
+    for (const k of ["url", "layerRoot", "clairRoot", "imagesRoot", "tokenFile", "caFile", "serverName", "certFile", "keyFile"] as const) {
       if (p[k] !== undefined) {
         if (typeof p[k] !== "string") throw bad(`opa.${k} must be a string`);
         out.opa[k] = p[k] as string;

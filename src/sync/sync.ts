@@ -164,7 +164,7 @@ export class Syncer {
     this.metrics = opts.metrics ?? noopMetrics;
     this.sharedTransport = new NodeTransport();
     const transport: Transport = this.sharedTransport;
-    this.data = new DataApi({ url: opts.opaUrl, transport, retry: opts.retry, timeoutMs: opts.timeoutMs, headers: opts.opaHeaders, tokenFile: opts.opaTokenFile, tls: opts.opaTls });
+    this.data = new DataApi({ url: opts.opaUrl, transport, retry: opts.retry, timeoutMs: opts.timeoutMs, headers: opts.opaHeaders, tokenFile: opts.opaTokenFile, tls: opts.opaTls, logger: this.logger });
     this.scanner = null;
     if (opts.clair) {
       this.scanner =
