@@ -160,16 +160,30 @@ export function parseDuration(s: string, setting?: string): number {
     total += n * (m[2] === "ms" ? 1 : m[2] === "s" ? 1000 : m[2] === "m" ? 60_000 : 3_600_000);
     pos = re.lastIndex;
   }
-  if (pos !== t.length || t === "") {
-    throw new SyncError("config", `${setting ? `${setting}: ` : ""}invalid duration "${s}"`, "use a Go duration such as 500ms, 60s, 5m or 1h", false);
-  }
+  const label = setting ? `${setting}: ` : "";
+  if (pos !== t.length || t === "") throw new SyncError("config", `${label}invalid duration "${s}"`, "use a Go duration such as 500ms, 60s, 5m or 1h", false);
+  // A number with hundreds of digits parses to Infinity.
+  if (!Number.isFinite(total)) throw new SyncError("config", `${label}duration "${s}" is too long`, "use a Go duration such as 500ms, 60s, 5m or 1h", false);
   return Math.round(total);
 }
 
-/** A duration that must be more than zero (a zero wait would give up before asking once). */
-function positiveDuration(s: string, setting: string, example: string): number {
+/**
+ * The longest duration a timer is given (576h, 24 days). Node fires a setTimeout of more than
+ * 2^31-1 ms (about 24.8 days) after 1 ms instead: a longer --poll-delay would make the daemon
+ * loop without waiting, a longer --clair-index-timeout would give up at once.
+ */
+export const MAX_WAIT_MS = 576 * 3_600_000;
+
+/** A duration that ends up in a timer: at most MAX_WAIT_MS and, unless `zero` is allowed, more than 0. */
+function waitDuration(s: string, setting: string, example: string, zero: "zero allowed" | "more than zero"): number {
   const ms = parseDuration(s, setting);
-  if (ms <= 0) throw new SyncError("config", `${setting} must be longer than 0, not "${s}"`, `give a Go duration such as ${example}`, false);
+  if (ms <= 0 && zero === "more than zero") {
+    // A zero wait would give up before asking once.
+    throw new SyncError("config", `${setting} must be longer than 0, not "${s}"`, `give a Go duration such as ${example}`, false);
+  }
+  if (ms > MAX_WAIT_MS) {
+    throw new SyncError("config", `${setting} must be at most 576h (24 days), not "${s}"`, `timers cannot wait longer; give a Go duration such as ${example}`, false);
+  }
   return ms;
 }
 
@@ -360,11 +374,11 @@ export function parseSyncFlags(argv: string[], env: Record<string, string | unde
     layerRoot: root(flags.get("opa-layer-root") ?? cfg?.opa?.layerRoot, DEFAULT_LAYER_ROOT, "opa-layer-root"),
     clairRoot: root(flags.get("opa-clair-root") ?? cfg?.opa?.clairRoot, DEFAULT_CLAIR_ROOT, "opa-clair-root"),
     imagesRoot: root(flags.get("opa-images-root") ?? cfg?.opa?.imagesRoot, DEFAULT_IMAGES_ROOT, "opa-images-root"),
-    pollDelayMs: parseDuration(flags.get("poll-delay") ?? cfg?.pollDelay ?? "60s", setting("poll-delay", "pollDelay")),
+    pollDelayMs: waitDuration(flags.get("poll-delay") ?? cfg?.pollDelay ?? "60s", setting("poll-delay", "pollDelay"), "60s", "zero allowed"),
     once,
     concurrency,
     reportMaxAgeMs: parseDuration(flags.get("report-max-age") ?? cfg?.reportMaxAge ?? "24h", setting("report-max-age", "reportMaxAge")),
-    ...(clairIndexTimeout !== undefined ? { clairIndexTimeoutMs: positiveDuration(clairIndexTimeout, setting("clair-index-timeout", "clair.indexTimeout"), "10m") } : {}),
+    ...(clairIndexTimeout !== undefined ? { clairIndexTimeoutMs: waitDuration(clairIndexTimeout, setting("clair-index-timeout", "clair.indexTimeout"), "10m", "more than zero") } : {}),
   };
 }
 

@@ -12,7 +12,7 @@ import type { AddressInfo } from "node:net";
 import { parseChallenges, RegistryAuth } from "../../src/sync/auth.js";
 import { nextLink } from "../../src/sync/registry.js";
 import { parseManifest, selectPlatforms, parsePlatform, MT_OCI_INDEX, type ManifestIndex } from "../../src/sync/manifest.js";
-import { parseDuration, parseSyncFlags, SYNC_HELP, HELP_REQUESTED } from "../../src/sync/options.js";
+import { parseDuration, parseSyncFlags, MAX_WAIT_MS, SYNC_HELP, HELP_REQUESTED } from "../../src/sync/options.js";
 import { mapV4Report } from "../../src/sync/clair-v4.js";
 import { parseV2Layer } from "../../src/sync/clair-v2.js";
 import { parseRetryAfter, requestWithRetry, NodeTransport } from "../../src/sync/http.js";
@@ -175,6 +175,33 @@ test("--clair-index-timeout / clair.indexTimeout: Go durations, more than zero, 
   assert.throws(() => parseSyncFlags(["--config", cfg], {}), (e: unknown) => e instanceof SyncError && e.message === `${cfg}: clair.indexTimeout must be longer than 0, not "0"`);
   writeFileSync(cfg, "clair: {url: http://clair:6060, indexTimout: 2m}\nregistries: [{url: https://r.example, repositories: [a/b]}]\n");
   assert.throws(() => parseSyncFlags(["--config", cfg], {}), /unknown key "clair.indexTimout"/);
+});
+
+test("durations that end up in a timer are at most 576h; a number too long for a double is refused", () => {
+  const flags = (...more: string[]): string[] => ["--repository", "a/b", "--clair-version", "v4", ...more];
+  const refused = (argv: string[], message: string): void => {
+    assert.throws(() => parseSyncFlags(argv, {}), (e: unknown) => e instanceof SyncError && e.component === "config" && e.message === message && /Go duration/.test(e.hint), message);
+  };
+  // Node fires a timer of more than 2^31-1 ms (~24.8 days) after 1 ms: 600h would poll without pause.
+  assert.equal(parseSyncFlags(flags("--poll-delay", "576h"), {}).pollDelayMs, MAX_WAIT_MS);
+  assert.ok(MAX_WAIT_MS < 2 ** 31 - 1);
+  refused(flags("--poll-delay", "600h"), `--poll-delay must be at most 576h (24 days), not "600h"`);
+  refused(flags("--poll-delay", "576h0.001s"), `--poll-delay must be at most 576h (24 days), not "576h0.001s"`);
+  assert.equal(parseSyncFlags(flags("--clair-index-timeout", "576h"), {}).clairIndexTimeoutMs, MAX_WAIT_MS);
+  refused(flags("--clair-index-timeout", "25000h"), `--clair-index-timeout must be at most 576h (24 days), not "25000h"`);
+  const huge = `${"9".repeat(400)}s`;
+  refused(flags("--poll-delay", huge), `--poll-delay: duration "${huge}" is too long`);
+  refused(flags("--report-max-age", huge), `--report-max-age: duration "${huge}" is too long`);
+  assert.throws(() => parseDuration(huge), /is too long/);
+  // Not a timer (compared with a report's age): long values stay allowed.
+  assert.equal(parseSyncFlags(flags("--report-max-age", "8760h"), {}).reportMaxAgeMs, 8760 * 3_600_000);
+
+  const dir = mkdtempSync(join(tmpdir(), "ie-cfg-"));
+  const cfg = join(dir, "sync.yaml");
+  writeFileSync(cfg, "pollDelay: 600h\nclair: {url: http://clair:6060, version: v4, indexTimeout: 1000h}\nregistries: [{url: https://r.example, repositories: [a/b]}]\n");
+  refused(["--config", cfg], `${cfg}: pollDelay must be at most 576h (24 days), not "600h"`);
+  refused(["--config", cfg, "--poll-delay", "1m"], `${cfg}: clair.indexTimeout must be at most 576h (24 days), not "1000h"`);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test("config file: many registries, secrets from env and files, legacy layout for the first", () => {
