@@ -2,7 +2,7 @@
 // GET /v1/layers/{name}?features&vulnerabilities. The layer's Name is its digest, as the
 // original sync did, so data.clair.layers[<digest>] lines up with the manifest's layers.
 
-import { requestWithRetry, redirectError, DEFAULT_RETRY, header, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
+import { requestWithRetry, redactUrl, redirectError, DEFAULT_RETRY, header, TimeoutError, type HttpResponse, type RetryPolicy, type Transport } from "./http.js";
 import { SyncError, serverText } from "./log.js";
 import { reachClair, CLAIR_REDIRECT_ADVICE, DEFAULT_INDEX_TIMEOUT_MS, nestedDeeperThan, MAX_REPORT_DEPTH, type ClairLayer, type ScanResult, type ScanTarget, type Scanner } from "./scanner.js";
 
@@ -28,22 +28,28 @@ export class ClairV2Scanner implements Scanner {
     this.retry = opts.retry ?? DEFAULT_RETRY;
   }
 
-  private call(method: string, url: string, body: unknown, timeoutMs: number | undefined, signal?: AbortSignal): Promise<HttpResponse> {
-    return reachClair(this.base, () =>
-      requestWithRetry(
-        this.opts.transport,
-        {
-          method,
-          url,
-          headers: body === undefined ? { accept: "application/json" } : { accept: "application/json", "content-type": "application/json" },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          timeoutMs,
-          maxBodyBytes: 64 << 20,
-        },
-        this.retry,
-        signal,
-      ),
-    );
+  /** `onTimeout`: the error for a request that timed out, which is then not sent again. */
+  private call(method: string, url: string, body: unknown, timeoutMs: number | undefined, signal?: AbortSignal, onTimeout?: () => SyncError): Promise<HttpResponse> {
+    return reachClair(this.base, async () => {
+      try {
+        return await requestWithRetry(
+          this.opts.transport,
+          {
+            method,
+            url,
+            headers: body === undefined ? { accept: "application/json" } : { accept: "application/json", "content-type": "application/json" },
+            body: body === undefined ? undefined : JSON.stringify(body),
+            timeoutMs,
+            maxBodyBytes: 64 << 20,
+          },
+          onTimeout ? { ...this.retry, retryTimeouts: false } : this.retry,
+          signal,
+        );
+      } catch (e) {
+        if (onTimeout && e instanceof TimeoutError) throw onTimeout();
+        throw e;
+      }
+    });
   }
 
   /** Index one layer. 201 is success; 422 means Clair cannot handle this layer (do not retry). */
@@ -51,7 +57,17 @@ export class ClairV2Scanner implements Scanner {
     this.counts.index++;
     const Layer: Record<string, unknown> = { Name: name, Path: path, Headers: headers, Format: "Docker" };
     if (parent) Layer["ParentName"] = parent;
-    const res = await this.call("POST", `${this.base}/layers`, { Layer }, this.opts.indexTimeoutMs ?? DEFAULT_INDEX_TIMEOUT_MS, signal);
+    const limitMs = this.opts.indexTimeoutMs ?? DEFAULT_INDEX_TIMEOUT_MS;
+    // Clair answers this POST once the layer is indexed, so running out of time means a slow index
+    // (a large layer, a busy Clair), not an unreachable Clair. Sending it again within the cycle
+    // would only start over and multiply the wait; the next cycle asks again.
+    const notIndexed = (): SyncError =>
+      new SyncError(
+        "scanner",
+        `Clair ${redactUrl(this.base)} did not index layer ${name} within ${limitMs} ms (--clair-index-timeout)`,
+        "Clair may still be indexing it (a large layer or a busy Clair); the next cycle asks again. Raise --clair-index-timeout (clair.indexTimeout) if layers need longer",
+      );
+    const res = await this.call("POST", `${this.base}/layers`, { Layer }, limitMs, signal, notIndexed);
     if (res.status === 201 || res.status === 200) return;
     throw clairError(res, `Clair could not index layer ${name}`);
   }

@@ -72,6 +72,16 @@ export class TooLargeError extends NetworkError {
   }
 }
 
+/** No complete answer within the request's timeoutMs (our timer, not the OS giving up on a connect). */
+export class TimeoutError extends NetworkError {
+  constructor(
+    host: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`no complete answer from ${host} within ${timeoutMs} ms`, "ETIMEDOUT");
+  }
+}
+
 /**
  * A transport failure as the SyncError of `server` (e.g. "registry r.example:5000"), for every
  * client of the sync. An oversized answer is what the server sent, so it is reported as that (an
@@ -182,7 +192,7 @@ export class NodeTransport implements Transport {
         },
       );
       const timer = setTimeout(() => {
-        finish(new NetworkError(`no complete answer from ${u.host} within ${timeoutMs} ms`, "ETIMEDOUT"));
+        finish(new TimeoutError(u.host, timeoutMs));
         r.destroy();
       }, timeoutMs);
       const onAbort = (): void => {
@@ -250,6 +260,8 @@ export interface RetryPolicy {
   maxDelayMs: number;
   /** Upper bound on a server's Retry-After we are willing to wait inside one call. */
   maxRetryAfterMs: number;
+  /** false: a request that timed out (TimeoutError) is not sent again. */
+  retryTimeouts?: boolean;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 500, maxDelayMs: 15_000, maxRetryAfterMs: 60_000 };
@@ -314,7 +326,7 @@ export async function requestWithRetry(
       reason = `HTTP ${res.status}`;
     } catch (e) {
       lastErr = e;
-      if (!(e instanceof NetworkError) || e instanceof TooLargeError || e.code === "EABORTED" || e.code === "EINVALIDURL") {
+      if (!(e instanceof NetworkError) || e instanceof TooLargeError || e.code === "EABORTED" || e.code === "EINVALIDURL" || (e instanceof TimeoutError && policy.retryTimeouts === false)) {
         throw e;
       }
       if (attempt === policy.attempts - 1) throw e;
