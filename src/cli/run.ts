@@ -34,6 +34,7 @@ export function registerRunCommand(program: Command): void {
     .option('--tls-private-key-file <file>', 'private key (PEM) for --tls-cert-file')
     .addOption(new Option('--authentication <mode>', 'client authentication').choices(['off', 'token', 'tls']).default('off'))
     .option('--token-file <file>', 'file with the accepted bearer tokens, one per line (with --authentication=token)')
+    .addOption(new Option('--authorization <mode>', 'request authorization: basic lets the policy data.system.authz.allow decide').choices(['off', 'basic']).default('off'))
     .option('--tls-ca-cert-file <file>', 'CA certificates (PEM) that sign accepted client certificates (with --authentication=tls); reloaded when it changes')
     .option('--max-body-size <bytes>', 'largest request body accepted', positiveInt('--max-body-size'), 8 * 1024 * 1024)
     .option('--eval-timeout <duration>', 'time limit for one policy evaluation', parseDurationMs, 5000)
@@ -65,6 +66,7 @@ export function registerRunCommand(program: Command): void {
           authentication: o.authentication,
           tokenFile: o.tokenFile,
           tlsCaCertFile: o.tlsCaCertFile,
+          authorization: o.authorization,
           maxBodyBytes: o.maxBodySize,
           evalTimeoutMs: o.evalTimeout,
           decisionLog: o.decisionLog,

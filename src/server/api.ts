@@ -11,6 +11,7 @@ import { RObject, fromJSON, isObject, stringifyJSON, type Value } from '../rego/
 import type { Runtime } from '../runtime/runtime.js';
 import { StoreError, parsePointer, type JsonPatchOp } from '../store/index.js';
 import type { Authenticator } from './auth.js';
+import { expectsBody, type Authorizer } from './authz.js';
 import { ClientGone, parseDocument, readBody, readBodyThen } from './body.js';
 import type { Decision, DecisionLogger } from './decision-log.js';
 import type { DecisionLogPolicy } from './log-policy.js';
@@ -35,6 +36,8 @@ export interface ApiOptions {
   logger: JsonLogger;
   metrics: ServerMetrics;
   decisionLog?: DecisionLogger;
+  /** --authorization=basic: data.system.authz.allow decides on each request. */
+  authz?: Authorizer;
   /** data.system.log.drop and .mask, applied to each decision before it is logged. */
   logPolicy?: DecisionLogPolicy;
   auth?: Authenticator;
@@ -86,6 +89,8 @@ const NO_QUERY = new URLSearchParams();
 /** Per-request state. */
 class Ctx {
   readonly started = process.hrtime.bigint();
+  /** The body, when it was read before the handler ran (for the authorization policy). */
+  body?: Buffer;
   evalNs = 0n;
   parseNs = 0n;
   constructor(
@@ -194,23 +199,63 @@ export class Api {
         const allowed = Object.keys(found.route.methods).join(', ');
         throw new ApiError(405, 'invalid_operation', `method ${method} is not allowed on ${pathname} (allowed: ${allowed})`, undefined, { Allow: allowed });
       }
-      if (this.o.auth && !found.route.open) this.o.auth.check(req);
-      const r = fn(c);
-      if (r === DEFERRED) return; // the handler calls complete()
-      if (r !== undefined) {
-        const ctx = c;
-        r.then(
-          () => this.complete(ctx, false),
-          (e: unknown) => this.complete(ctx, true, e),
-        );
-        return;
+      if (!found.route.open) {
+        if (this.o.auth) this.o.auth.check(req);
+        if (this.o.authz) {
+          this.authorizeThenRun(c, fn, pathname);
+          return;
+        }
       }
+      this.run(c, fn);
     } catch (e) {
       this.failed(res, e, label, method, c);
+    }
+  };
+
+  /** Runs the handler and completes the request: now, when its promise settles, or (DEFERRED) when it says so. */
+  private run(c: Ctx, fn: Handler): void {
+    let r: ReturnType<Handler>;
+    try {
+      r = fn(c);
+    } catch (e) {
+      this.complete(c, true, e);
       return;
     }
-    this.observe(res, label, method, c);
-  };
+    if (r === DEFERRED) return;
+    if (r === undefined) this.complete(c, false);
+    else r.then(() => this.complete(c, false), (e: unknown) => this.complete(c, true, e));
+  }
+
+  /**
+   * --authorization=basic: the policy decides before the handler runs. For the requests whose
+   * body OPA shows the policy, the body is read (and kept for the handler) first.
+   */
+  private authorizeThenRun(c: Ctx, fn: Handler, pathname: string): void {
+    const authz = this.o.authz!;
+    const request = { req: c.req, pathname, method: c.method, query: c.query };
+    if (!expectsBody(c.method, pathname)) {
+      authz.check(request);
+      this.run(c, fn);
+      return;
+    }
+    readBodyThen(c.req, this.o.maxBodyBytes, (err, body) => {
+      try {
+        if (err) throw err;
+        let parsed: Value | undefined;
+        try {
+          parsed = parseDocument(body!, c.req.headers['content-type']);
+        } catch (e) {
+          throw badRequest(`invalid request body: ${(e as Error).message}`);
+        }
+        authz.check({ ...request, body: parsed });
+        c.body = body;
+      } catch (e) {
+        this.complete(c, true, e);
+        return;
+      }
+      this.run(c, fn);
+    });
+  }
 
   /** The end of a request: its error answered (when it failed), its duration recorded. */
   private complete(c: Ctx, failed: boolean, e?: unknown): void {
@@ -357,7 +402,7 @@ export class Api {
   }
 
   private async readDocument(c: Ctx): Promise<Value | undefined> {
-    return this.parseBody(c, await readBody(c.req, this.o.maxBodyBytes));
+    return this.parseBody(c, c.body ?? (await readBody(c.req, this.o.maxBodyBytes)));
   }
 
   /** Parses a request body read by readBody, timing it for ?metrics. */
@@ -457,7 +502,7 @@ export class Api {
 
   /** Reads the body, then decides and answers, and completes the request either way. */
   private rawDecision(c: Ctx, target: Target, label: string): typeof DEFERRED {
-    readBodyThen(c.req, this.o.maxBodyBytes, (err, body) => {
+    const answer = (err: Error | undefined, body?: Buffer): void => {
       try {
         if (err) throw err;
         this.answerRaw(c, target, label, body!);
@@ -466,7 +511,9 @@ export class Api {
         return;
       }
       this.complete(c, false);
-    });
+    };
+    if (c.body) answer(undefined, c.body);
+    else readBodyThen(c.req, this.o.maxBodyBytes, answer);
     return DEFERRED;
   }
 

@@ -14,6 +14,7 @@ import type { Runtime, ReloadEvent } from '../runtime/runtime.js';
 import { Api } from './api.js';
 import { ClientCertAuthenticator, TokenAuthenticator, parseTokens, type Authenticator } from './auth.js';
 import { declaredTooLarge } from './body.js';
+import { Authorizer } from './authz.js';
 import { DecisionLogger } from './decision-log.js';
 import { DecisionLogPolicy } from './log-policy.js';
 import { ServerStartError, type ApiErrorCode } from './errors.js';
@@ -35,6 +36,8 @@ export interface ServerOptions {
   tokenFile?: string;
   /** CAs that sign accepted client certificates, PEM (with authentication 'tls'). */
   tlsCaCertFile?: string;
+  /** 'basic': data.system.authz.allow decides on every request but the open ones (authz.ts). */
+  authorization?: 'off' | 'basic';
   maxBodyBytes: number;
   evalTimeoutMs: number;
   decisionLog: 'stdout' | 'stderr' | 'off';
@@ -210,6 +213,7 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
     logger,
     metrics,
     decisionLog: decisionSink ? new DecisionLogger(decisionSink, labels) : undefined,
+    authz: opts.authorization === 'basic' ? new Authorizer(runtime, { evalTimeoutMs: opts.evalTimeoutMs, hooks, authentication: opts.authentication }) : undefined,
     logPolicy: decisionSink ? new DecisionLogPolicy({ runtime, logger, hooks, evalTimeoutMs: opts.evalTimeoutMs, labels }) : undefined,
     auth,
     defaultDecision: splitPath(opts.defaultDecision ?? 'system/main'),
@@ -358,6 +362,7 @@ export async function runServer(runtime: Runtime, opts: ServerOptions): Promise<
     url: handle.url,
     tls: Boolean(opts.tlsCertFile),
     authentication: opts.authentication,
+    authorization: opts.authorization ?? 'off',
     decision_log: opts.decisionLog,
     max_body_bytes: opts.maxBodyBytes,
     eval_timeout_ms: opts.evalTimeoutMs,
