@@ -4,6 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { Runtime } from '../src/runtime/runtime.js';
 import { createServer, type ServerHandle, type ServerOptions } from '../src/server/index.js';
@@ -180,4 +181,31 @@ allow if {
   const send = (client: { cert: string; key: string }) => request(`${server.url}/v1/policies`, { ca: [serverCert.cert], agent: false, ...client });
   assert.equal((await send(apiserver)).status, 200);
   assert.deepEqual(json(await send(intruder)), REJECTED);
+});
+
+test('bodies read for the policy get the same limits and errors as elsewhere, and the server keeps serving', async () => {
+  const post = (body: string | Buffer, headers: Record<string, string> = {}) =>
+    as('admin-token', '/v1/data/io/k8s/image_policy/verify', { method: 'POST', body, headers: { 'Content-Type': 'application/json', ...headers } });
+  const tooLarge = await post(Buffer.alloc((1 << 20) + 1, 0x20));
+  assert.equal(tooLarge.status, 413);
+  assert.match(String(json(tooLarge).message), /request body too large/);
+  const deep = await post('['.repeat(100_000));
+  assert.equal(deep.status, 400);
+  const yaml = await post('a: [' + '['.repeat(5000), { 'Content-Type': 'application/x-yaml' });
+  assert.equal(yaml.status, 400);
+  const gzip = await post('not gzip', { 'Content-Encoding': 'gzip' });
+  assert.equal(gzip.status, 400);
+  assert.match(String(json(gzip).message), /could not decompress/);
+  // A client that goes away mid-body.
+  await assert.rejects(
+    new Promise((resolve, reject) => {
+      const c = httpRequest(`${example.url}/v1/data/x`, { method: 'POST', headers: { Authorization: 'Bearer admin-token', 'Content-Length': '1000' } }, resolve);
+      c.on('error', reject);
+      c.write('{"input": ');
+      setTimeout(() => c.destroy(new Error('gone')), 50);
+    }),
+    /gone/,
+  );
+  const ok = await as('admin-token', WEBHOOK, review);
+  assert.equal(ok.status, 200, 'still serving');
 });
