@@ -93,7 +93,7 @@ Writes (PUT to an OPA-compatible Data API):
 
 Flags:
   --repository a/b,c/d     repositories to sync (comma-separated; "nginx" means library/nginx on Docker Hub)
-  --poll-delay 60s         wait between sync cycles (Go duration: 500ms, 60s, 5m, 1h)
+  --poll-delay 60s         wait between sync cycles (Go duration: 500ms, 60s, 5m, 1h; at most 576h)
   --registry-url URL       registry API URL (default ${DEFAULT_REGISTRY_URL})
   --registry-domain NAME   domain used in image references for that registry (default: from the URL;
                            registry-1.docker.io is docker.io)
@@ -105,7 +105,9 @@ Flags:
   --clair-psk-issuer ISS   issuer claim for the PSK JWT (default image-enforcer)
   --clair-index-timeout 10m
                            give up waiting for Clair to index an image after this long (asked
-                           again next cycle); v4: polling the index report, v2: one layer's POST
+                           again next cycle; at most 576h); v4: polling the index report, v2: one
+                           layer's POST (reported as the layer not indexed in time, not retried
+                           within the cycle)
   --opa-url URL            Data API base URL (default ${DEFAULT_OPA_URL})
   --opa-layer-root PATH    root for manifests by org/name/tag (default ${DEFAULT_LAYER_ROOT})
   --opa-clair-root PATH    root for layer reports (default ${DEFAULT_CLAIR_ROOT})
@@ -116,6 +118,11 @@ Flags:
   --opa-tls-server-name N  verify the Data API's certificate for this name instead of the URL's host
                            (e.g. https://127.0.0.1:8181/v1 with the Service name in the certificate)
   --opa-insecure           skip TLS verification for the Data API
+  --opa-cert-file FILE     client certificate (PEM) for a Data API with --authentication=tls, signed
+                           by a CA of its --tls-ca-cert-file; needs --opa-key-file
+  --opa-key-file FILE      the client certificate's private key (PEM, unencrypted). Both are re-read:
+                           a rotated pair is used by the next request; a pair that does not load
+                           (half written) is logged and the previous pair kept
   --report-max-age 24h     re-fetch layer reports older than this (0 = never)
   --once                   run one sync cycle and exit (non-zero exit when any error occurred)
   --config FILE            YAML/JSON config with many registries, credentials, repositories, platforms
@@ -132,7 +139,7 @@ Config file (YAML), flags given on the command line override its top-level value
   pollDelay: 60s
   concurrency: 4
   opa: {url: http://localhost:8181/v1, layerRoot: /data/docker/layers, clairRoot: /data/clair/layers,
-        tokenFile: ..., caFile: ..., serverName: ..., insecure: false}
+        tokenFile: ..., caFile: ..., serverName: ..., insecure: false, certFile: ..., keyFile: ...}
   clair: {url: http://clair:6060, version: v4, pskFile: /secrets/clair-psk, pskIssuer: image-enforcer,
           indexTimeout: 10m}
   registries:

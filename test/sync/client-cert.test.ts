@@ -12,7 +12,7 @@ import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
 import { Runtime } from "../../src/runtime/runtime.js";
 import { createServer, type ServerHandle } from "../../src/server/index.js";
-import { parseSyncFlags } from "../../src/sync/options.js";
+import { parseSyncFlags, SYNC_HELP } from "../../src/sync/options.js";
 import { syncOnce } from "../../src/sync/sync.js";
 import { DataApi } from "../../src/sync/dataapi.js";
 import { NodeTransport } from "../../src/sync/http.js";
@@ -216,4 +216,5 @@ test("--opa-cert-file / --opa-key-file (opa.certFile / opa.keyFile): both or nei
   refused(["--config", cfg], /opa\.certFile .* and .*opa\.keyFile .*: the key is not the certificate's private key/);
   writeFileSync(cfg, `opa: {url: 'https://127.0.0.1:8181/v1', certFile: 5}\n${registries}`);
   refused(["--config", cfg], /opa\.certFile must be a string/);
+  for (const f of ["--opa-cert-file FILE", "--opa-key-file FILE", "certFile: ..., keyFile: ..."]) assert.ok(SYNC_HELP.includes(f), f);
 });

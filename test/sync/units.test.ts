@@ -195,6 +195,7 @@ test("durations that end up in a timer are at most 576h; a number too long for a
   assert.throws(() => parseDuration(huge), /is too long/);
   // Not a timer (compared with a report's age): long values stay allowed.
   assert.equal(parseSyncFlags(flags("--report-max-age", "8760h"), {}).reportMaxAgeMs, 8760 * 3_600_000);
+  assert.match(SYNC_HELP, /--poll-delay 60s .*at most 576h/);
 
   const dir = mkdtempSync(join(tmpdir(), "ie-cfg-"));
   const cfg = join(dir, "sync.yaml");
