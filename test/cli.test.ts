@@ -129,6 +129,15 @@ test('every command has --help', () => {
   }
 });
 
+test('time limits too long to limit anything are refused', () => {
+  const policies = tmp({ 'p.rego': 'package p\n\nx := 1\n' });
+  for (const [flag, value] of [['--eval-timeout', '2h'], ['--admission-timeout', '9'.repeat(400)]]) {
+    const r = cli('run', '--server', flag, value, policies);
+    assert.equal(r.code, 1, flag);
+    assert.equal(r.stderr.split('\n')[0], `error: option '${flag} <duration>' argument '${value}' is invalid. duration "${value}" is too long: at most 1h`);
+  }
+});
+
 test('server start-up errors (flags, files, a port in use) are one clear line, without the --debug hint', async () => {
   const policies = tmp({ 'p.rego': 'package p\n\nx := 1\n' });
   const cases: Array<[string[], RegExp]> = [

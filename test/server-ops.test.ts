@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { Runtime } from '../src/runtime/runtime.js';
 import { createServer, type ServerHandle, type ServerOptions } from '../src/server/index.js';
-import { Lines, freePort, imageReview, json, makeCert, request, tempDir, type Reply } from './fixtures/server/client.js';
+import { Lines, freePort, imageReview, json, makeCA, makeCert, makeClientCert, request, tempDir, type Reply } from './fixtures/server/client.js';
 import { projectRoot } from './helpers/paths.js';
 
 const root = projectRoot();
@@ -348,7 +348,8 @@ describe('--sync-config', () => {
   const mainJs = join(here, '..', 'src', 'cli', 'main.js');
   const launcher = `const { main } = await import(${JSON.stringify(mainJs)}); process.exitCode = await main(process.argv.slice(1));`;
 
-  for (const tls of [false, true]) test(`the layer sync runs in the server process and writes manifests through the Data API${tls ? ' (HTTPS)' : ''}`, async () => {
+  for (const mode of ['http', 'https', 'client certificates'] as const) test(`the layer sync runs in the server process and writes manifests through the Data API (${mode})`, async () => {
+    const tls = mode !== 'http';
     // A minimal registry: one repository with one tag and a single-platform manifest.
     const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } });
     const sha = (s: string): string => 'sha256:' + createHash('sha256').update(s).digest('hex');
@@ -376,6 +377,16 @@ describe('--sync-config', () => {
     writeFileSync(cfg, `pollDelay: 1h\nclair: {url: ""}\nregistries:\n  - url: http://127.0.0.1:${regPort}\n    repositories: [acme/app]\n`);
     const tokenFile = join(dir, 'tokens');
     writeFileSync(tokenFile, 'secret-token\n');
+    let authArgs = ['--authentication', 'token', '--token-file', tokenFile];
+    let client: { cert?: string; key?: string; headers?: Record<string, string> } = { headers: { Authorization: 'Bearer secret-token' } };
+    if (mode === 'client certificates') {
+      // The sync presents the client certificate its configuration names.
+      const ca = makeCA(dir, 'clients');
+      makeClientCert(dir, 'sync', ca);
+      writeFileSync(cfg, `opa: {certFile: ${join(dir, 'sync.crt')}, keyFile: ${join(dir, 'sync.key')}}\n`, { flag: 'a' });
+      authArgs = ['--authentication', 'tls', '--tls-ca-cert-file', ca.certFile];
+      client = makeClientCert(dir, 'test', ca);
+    }
 
     // With TLS the in-process sync must trust the server's own certificate.
     const cert = tls ? makeCert(dir, 'image-enforcer.image-enforcer.svc') : undefined;
@@ -385,7 +396,7 @@ describe('--sync-config', () => {
     const child = spawn(
       process.execPath,
       ['--input-type=module', '-e', launcher, 'run', '--server', '--addr', `127.0.0.1:${port}`, '--decision-log', 'off', ...tlsArgs,
-        '--authentication', 'token', '--token-file', tokenFile, '--sync-config', cfg, join(root, 'policies'), join(root, 'data')],
+        ...authArgs, '--sync-config', cfg, join(root, 'policies'), join(root, 'data')],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const err = new Lines();
@@ -395,7 +406,7 @@ describe('--sync-config', () => {
       let doc: Record<string, unknown> | undefined;
       for (let i = 0; i < 150 && !doc; i++) {
         await new Promise((r) => setTimeout(r, 100));
-        const r = await request(`${base}${port}/v1/data/docker/layers/acme/app/1.0`, { headers: { Authorization: 'Bearer secret-token' }, ca: cert ? [cert.cert] : undefined }).catch(() => undefined);
+        const r = await request(`${base}${port}/v1/data/docker/layers/acme/app/1.0`, { ...client, ca: cert ? [cert.cert] : undefined }).catch(() => undefined);
         if (r?.status === 200) doc = json<{ result?: Record<string, unknown> }>(r).result;
       }
       assert.ok(doc, err.lines.join('\n'));
@@ -406,6 +417,26 @@ describe('--sync-config', () => {
       registry.close();
     }
     assert.equal(await exited, 0, err.lines.join('\n'));
+  });
+
+  test('with client certificates, a sync configuration without one stops the command before it listens', async () => {
+    const dir = tempDir();
+    const cert = makeCert(dir, 'server');
+    const ca = makeCA(dir, 'clients');
+    const cfg = join(dir, 'sync.yaml');
+    writeFileSync(cfg, 'pollDelay: 1h\nclair: {url: ""}\nregistries:\n  - url: http://127.0.0.1:1\n    repositories: [acme/app]\n');
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      ['--input-type=module', '-e', launcher, 'run', '--server', '--addr', `127.0.0.1:${port}`, '--tls-cert-file', cert.certFile, '--tls-private-key-file', cert.keyFile,
+        '--authentication', 'tls', '--tls-ca-cert-file', ca.certFile, '--sync-config', cfg, join(root, 'policies')],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    assert.equal(code, 1);
+    assert.match(stderr, /^error: --sync-config \S+sync\.yaml: with --authentication=tls the sync needs a client certificate .*: set opa\.certFile and opa\.keyFile\n$/);
   });
 
   test('a bad sync configuration stops the command before it listens', async () => {

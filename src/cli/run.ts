@@ -19,8 +19,14 @@ export function parseDurationMs(v: string): number {
   if (!m) throw new InvalidArgumentError(`invalid duration "${v}" (examples: 500ms, 5s, 1m)`);
   const n = Number(m[1]);
   const unit = m[2] ?? 's';
-  return n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000);
+  const ms = n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000);
+  // These are time limits for one request: beyond an hour (or beyond what a number holds, for a
+  // long string of digits) they would limit nothing.
+  if (!(ms <= MAX_LIMIT_MS)) throw new InvalidArgumentError(`duration "${v}" is too long: at most 1h`);
+  return ms;
 }
+
+const MAX_LIMIT_MS = 3_600_000;
 
 export function registerRunCommand(program: Command): void {
   program

@@ -340,11 +340,8 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
  * With `syncConfig`, the layer sync runs in the same process and writes through this server.
  */
 export async function runServer(runtime: Runtime, opts: ServerOptions): Promise<void> {
-  if (opts.syncConfig && opts.authentication === 'tls') {
-    throw new ServerStartError('--sync-config cannot be used with --authentication=tls: the in-process sync has no client certificate; run `image-enforcer sync` beside the server, or use --authentication=token');
-  }
   // A bad sync configuration is reported before the port is taken.
-  const sync = opts.syncConfig ? await prepareSync(opts.syncConfig) : undefined;
+  const sync = opts.syncConfig ? await prepareSync(opts.syncConfig, opts) : undefined;
   const handle = await createServer(runtime, { ...opts, processMetrics: opts.processMetrics ?? true });
   const { logger } = handle;
   const onReload = (ev: ReloadEvent): void => {
@@ -403,14 +400,23 @@ type SyncStarter = (handle: ServerHandle, opts: ServerOptions, logger: JsonLogge
  * Reads the layer sync's configuration (src/sync) and returns a function that starts the sync
  * against this server's Data API (sending a token from --token-file when tokens are required).
  */
-async function prepareSync(configFile: string): Promise<SyncStarter> {
+async function prepareSync(configFile: string, server: ServerOptions): Promise<SyncStarter> {
   const sync = await import('../sync/index.js');
-  const options = sync.parseSyncFlags(['--config', configFile], process.env);
+  // The Data API URL is this server's, known once it listens; until then a stand-in with its
+  // scheme, so that the configuration's client certificate (https only) is accepted.
+  const standIn = `${server.tlsCertFile ? 'https' : 'http'}://127.0.0.1/v1`;
+  const options = sync.parseSyncFlags(['--config', configFile, '--opa-url', standIn], process.env);
+  if (server.authentication === 'tls' && !options.opaTls?.certFile) {
+    throw new ServerStartError(
+      `--sync-config ${configFile}: with --authentication=tls the sync needs a client certificate signed by a CA of --tls-ca-cert-file: set opa.certFile and opa.keyFile`,
+    );
+  }
   return (handle, opts, logger) => {
     options.opaUrl = `${handle.url.replace('//localhost:', '//127.0.0.1:')}/v1`;
     if (opts.tlsCertFile) {
-      // Over HTTPS to ourselves: trust exactly our own certificate, under a name it carries.
-      options.opaTls = { caFile: opts.tlsCertFile, serverName: certificateName(opts.tlsCertFile), insecure: false };
+      // Over HTTPS to ourselves: trust exactly our own certificate, under a name it carries
+      // (and present the configuration's client certificate, if any).
+      options.opaTls = { ...options.opaTls, caFile: opts.tlsCertFile, serverName: certificateName(opts.tlsCertFile), insecure: false };
     }
     if (opts.authentication === 'token' && opts.tokenFile) {
       const token = TokenAuthenticator.fromFile(opts.tokenFile).anyToken();
