@@ -21,9 +21,16 @@
 // rows. Decision log lines are built and serialised, then dropped, so their cost is measured
 // without a terminal or pipe. Nothing here asserts: machines are noisy, read the ratios.
 //
+// A closed loop (each connection sends again as soon as it has its answer) measures capacity, and
+// its latency is just connections / throughput. The open-loop rows then offer fixed request rates
+// over up to 64 connections, whatever the answers. A request that finds every connection busy
+// waits, and its latency counts from when it was due (a server that falls behind is not excused
+// by the generator waiting for it): the latency the API server would see at that load.
+//
 //   npm run bench:server                     (defaults: 10000 requests or 5 s per run, best of 3)
 //   BENCH_REQUESTS=50000 BENCH_SECONDS=20 BENCH_TRIALS=5 npm run bench:server
 //   BENCH_CLIENT=node npm run bench:server   (node:http's client as the load generator)
+//   BENCH_RATES=1000,5000 npm run bench:server   (open-loop rates, requests/s; default 2000,5000,10000)
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Agent, createServer as createHttpServer, request } from 'node:http';
@@ -294,6 +301,67 @@ async function load(server: Started, concurrency: number, maxRequests: number, m
   return { requests: n, seconds, rps: n / seconds, p50: pct(50), p99: pct(99), errors, denied, busyUs: (1000 * busyMs) / n, clientUs: (1000 * clientMs) / n };
 }
 
+interface OpenLoopResult {
+  due: number;
+  answered: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  max: number;
+  errors: number;
+}
+
+/**
+ * Requests due at `rate` per second for `seconds`, alternating allowed and denied, sent on up to
+ * `connections` connections; a request due while all are busy waits for one, and its latency
+ * counts from when it was due.
+ */
+async function openLoop(server: Started, rate: number, seconds: number, connections: number): Promise<OpenLoopResult> {
+  const client = rawClient(server.port);
+  const latencies: number[] = [];
+  const waiting: Array<[number, string]> = [];
+  let due = 0;
+  let inFlight = 0;
+  let errors = 0;
+  const start = performance.now();
+  const total = Math.round(rate * seconds);
+  const send = (from: number, body: string): void => {
+    inFlight++;
+    client.post(body).then(
+      (r) => {
+        if (r.status !== 200) errors++;
+      },
+      () => errors++,
+    ).finally(() => {
+      latencies.push(performance.now() - from);
+      inFlight--;
+      const next = waiting.shift();
+      if (next) send(...next);
+    });
+  };
+  await new Promise<void>((resolve) => {
+    const tick = setInterval(() => {
+      const now = performance.now();
+      for (; due < total && start + (due * 1000) / rate <= now; due++) {
+        const body = due % 2 ? DENIED : ALLOWED;
+        // Sent now: timed from now (the timer's own lateness is the generator's, not the
+        // server's). Waiting for a connection the server still holds: timed from when it was due.
+        if (inFlight < connections) send(now, body);
+        else waiting.push([start + (due * 1000) / rate, body]);
+      }
+      if (due >= total && inFlight === 0 && waiting.length === 0) {
+        clearInterval(tick);
+        resolve();
+      }
+    }, 1);
+  });
+  const elapsed = (performance.now() - start) / 1000;
+  client.close();
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
+  return { due: total, answered: latencies.length, rps: latencies.length / elapsed, p50: pct(50), p99: pct(99), max: latencies[latencies.length - 1], errors };
+}
+
 interface Started {
   port: number;
   /** The server thread's busy time since the previous call, in milliseconds. */
@@ -360,6 +428,13 @@ async function main(): Promise<void> {
       }
     }
   }
+  // Open loop: the yardstick and the production configuration (sample policy, decision log on).
+  const rates = (process.env.BENCH_RATES ?? '2000,5000,10000').split(',').map(Number).filter((r) => r > 0);
+  const openRows = [0, 3];
+  const open = new Map<string, OpenLoopResult>();
+  for (const rate of rates) {
+    for (const i of openRows) open.set(`${i} ${rate}`, await openLoop(workers[i], rate, 3, 64));
+  }
   for (const w of workers) await w.stop();
 
   console.log('server                          conns     req/s   p50 ms   p99 ms  errors  denied  busy µs/req  client µs/req    ratio');
@@ -380,6 +455,14 @@ async function main(): Promise<void> {
     const ratio = r.rps / bare.get(64)!.rps;
     const verdict = ratio >= 0.7 && r.p99 < 5 ? 'met' : 'not met';
     console.log(`  ${s.name.padEnd(24)} ratio ${ratio.toFixed(2)}, p99 ${r.p99.toFixed(2)} ms: ${verdict}`);
+  }
+  console.log('\nopen loop: requests due at a fixed rate over up to 64 connections, latency counted from when each was due');
+  console.log('server                          rate/s  answered/s   p50 ms   p99 ms   max ms  errors');
+  for (const rate of rates) {
+    for (const i of openRows) {
+      const r = open.get(`${i} ${rate}`)!;
+      console.log(`${servers[i].name.padEnd(31)} ${String(rate).padStart(6)} ${fmt(r.rps, 0).padStart(11)} ${fmt(r.p50, 3)} ${fmt(r.p99, 3)} ${fmt(r.max, 3)} ${String(r.errors).padStart(7)}`);
+    }
   }
   // What this machine can show: the yardstick's own latency, and whether the load generator was
   // the bottleneck (then every row is capped alike and the ratios say little).
