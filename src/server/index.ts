@@ -1,6 +1,7 @@
 // `image-enforcer run --server`: the policy server. OPA's REST API over HTTP or HTTPS, with
-// token authentication, body and evaluation limits, a decision log, Prometheus metrics,
-// certificate rotation and graceful shutdown. The API itself is in api.ts.
+// token or client certificate authentication, authorization by policy, body and evaluation
+// limits, a decision log, Prometheus metrics, certificate rotation and graceful shutdown. The
+// API itself is in api.ts.
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, maxHeaderSize, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
