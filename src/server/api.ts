@@ -36,11 +36,12 @@ export interface ApiOptions {
   logger: JsonLogger;
   metrics: ServerMetrics;
   decisionLog?: DecisionLogger;
-  /** --authorization=basic: data.system.authz.allow decides on each request. */
-  authz?: Authorizer;
   /** data.system.log.drop and .mask, applied to each decision before it is logged. */
   logPolicy?: DecisionLogPolicy;
+  /** Bearer tokens or client certificates (--authentication). */
   auth?: Authenticator;
+  /** --authorization=basic: data.system.authz.allow decides on each request. */
+  authz?: Authorizer;
   /** Data path of POST / (OPA's default decision), e.g. ["system", "main"]. */
   defaultDecision: string[];
   /** /v0/data paths (and their subpaths) whose bodies must be ImageReviews. */
