@@ -924,31 +924,35 @@ async function assertDecisionsIntact(agent: Agent, when: string): Promise<void> 
   assert.deepEqual(json(guard), { result: DATA.guard }, `${when}: data.guard`);
 }
 
-before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ie-fuzz-'));
-  writeFileSync(join(dir, 'image_policy.rego'), POLICY);
-  writeFileSync(join(dir, 'rules.rego'), RULES);
-  writeFileSync(join(dir, 'system.rego'), SYSTEM);
-  writeFileSync(join(dir, 'data.json'), JSON.stringify(DATA));
-  runtime = await Runtime.start({ paths: [dir] });
-  fileIds = runtime.modules().map((m) => m.id);
-  logs = new Lines();
-  srv = await createServer(runtime, {
-    addr: '127.0.0.1:0',
-    authentication: 'off',
-    maxBodyBytes: MAX_BODY,
-    evalTimeoutMs: EVAL_TIMEOUT_MS,
-    decisionLog: 'off',
-    logSink: logs,
+for (const authorization of ['off', 'basic'] as const) describe(`server under random input${authorization === 'basic' ? ', with --authorization=basic allowing everything' : ''}`, () => {
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ie-fuzz-'));
+    writeFileSync(join(dir, 'image_policy.rego'), POLICY);
+    writeFileSync(join(dir, 'rules.rego'), RULES);
+    writeFileSync(join(dir, 'system.rego'), SYSTEM);
+    writeFileSync(join(dir, 'data.json'), JSON.stringify(DATA));
+    // Every request then goes through the authorization policy (and body routes read and parse
+    // their bodies for it first): the answers must be the same.
+    if (authorization === 'basic') writeFileSync(join(dir, 'authz.rego'), 'package system.authz\n\ndefault allow := true\n');
+    runtime = await Runtime.start({ paths: [dir] });
+    fileIds = runtime.modules().map((m) => m.id);
+    logs = new Lines();
+    srv = await createServer(runtime, {
+      addr: '127.0.0.1:0',
+      authentication: 'off',
+      authorization,
+      maxBodyBytes: MAX_BODY,
+      evalTimeoutMs: EVAL_TIMEOUT_MS,
+      decisionLog: 'off',
+      logSink: logs,
+    });
   });
-});
 
-after(async () => {
-  await srv.close();
-  runtime.close();
-});
+  after(async () => {
+    await srv.close();
+    runtime.close();
+  });
 
-describe('server under random input', () => {
   test('the generator is deterministic and reaches every route', () => {
     assert.equal(describeCase(caseAt(SEED, 7)), describeCase(caseAt(SEED, 7)));
     const labels = new Set<string>();
