@@ -497,7 +497,7 @@ describe('exact numbers', () => {
     assert.equal(parseYAMLValue(''), null);
   });
 
-  test('YAML mapping keys that are sequences or mappings are refused, also through an alias', () => {
+  test('YAML mapping keys that are sequences, mappings or null are refused, also through an alias', () => {
     // JSON has string keys only; Go's YAML-to-JSON refuses these, and the library would print a
     // process warning and stringify the key.
     const warnings: string[] = [];
@@ -511,12 +511,25 @@ describe('exact numbers', () => {
       ] as const) {
         assert.throws(
           () => parseYAMLValue(text),
-          (e: unknown) => e instanceof YAMLDataError && e.detail.startsWith('invalid mapping key: a key must be a string, number, boolean or null') && e.line === line && e.col === col,
+          (e: unknown) => e instanceof YAMLDataError && e.detail === 'invalid mapping key: a key must be a string, number or boolean, not a sequence or mapping' && e.line === line && e.col === col,
           text,
         );
       }
-      // Scalar keys, and aliases of scalars, are fine.
-      assert.deepEqual(toJSON(parseYAMLValue('k: &s x\nm:\n  *s : 1\n')), { k: 'x', m: { x: 1 } });
+      // Null keys too (the library would make them ""), however they are written.
+      for (const [text, line, col] of [
+        ['null: 1\n', 1, 1],
+        ['a:\n  ~: 1\n', 2, 3],
+        ['? \n: 1\n', 1, 3],
+        ['k: &n null\nm:\n  *n : 1\n', 3, 3],
+      ] as const) {
+        assert.throws(
+          () => parseYAMLValue(text),
+          (e: unknown) => e instanceof YAMLDataError && e.detail === 'invalid mapping key: a key must be a string, number or boolean, not null' && e.line === line && e.col === col,
+          text,
+        );
+      }
+      // Scalar keys, and aliases of scalars, are fine; "null" quoted is a string.
+      assert.deepEqual(toJSON(parseYAMLValue('k: &s x\nm:\n  *s : 1\n"null": 2\n')), { k: 'x', m: { x: 1 }, null: 2 });
     } finally {
       process.off('warning', onWarning);
     }

@@ -8,9 +8,10 @@
 // Nesting is capped at MAX_YAML_DEPTH: each document's depth is measured on the CST before it is
 // built (src/rego/yaml-depth.ts says why), and the built value is checked again (aliases can
 // nest an anchored collection inside another one).
-import { Composer, LineCounter, Parser, isAlias, isCollection, visit, type Document } from 'yaml';
+import { Composer, LineCounter, Parser, type Document } from 'yaml';
 import { RObject, normalizeBigInt, type Value } from '../rego/value.js';
 import { MAX_YAML_DEPTH, farTooDeepAt, tooDeepToken } from '../rego/yaml-depth.js';
+import { unsupportedMappingKey } from '../rego/yaml-keys.js';
 
 export { MAX_YAML_DEPTH, yamlNestedDeeperThan } from '../rego/yaml-depth.js';
 
@@ -69,19 +70,12 @@ export function parseYAMLValue(text: string): Value {
     const { line, col } = range !== undefined ? lines.linePos(range) : { line: undefined, col: undefined };
     throw new YAMLDataError(`a data file must hold one YAML document, found ${list.length}`, line, col);
   }
-  // JSON keys are strings: a mapping key that is itself a sequence or mapping (`? [a, b]: 1`) has
-  // no JSON form. Go's YAML-to-JSON conversion refuses it; the library would stringify it with a
-  // process warning on stderr.
   const doc = list[0];
-  visit(doc, {
-    Pair(_, pair) {
-      if (isCollection(pair.key) || (isAlias(pair.key) && isCollection(pair.key.resolve(doc)))) {
-        const at = (pair.key as { range?: [number, number, number] }).range?.[0];
-        const { line, col } = at !== undefined ? lines.linePos(at) : { line: undefined, col: undefined };
-        throw new YAMLDataError('invalid mapping key: a key must be a string, number, boolean or null, not a sequence or mapping', line, col);
-      }
-    },
-  });
+  const badKey = unsupportedMappingKey(doc);
+  if (badKey) {
+    const { line, col } = badKey.offset !== undefined ? lines.linePos(badKey.offset) : { line: undefined, col: undefined };
+    throw new YAMLDataError(`invalid mapping key: a key must be a string, number or boolean, not ${badKey.what}`, line, col);
+  }
   let js: unknown;
   try {
     js = list[0].toJS({ maxAliasCount: 100 });

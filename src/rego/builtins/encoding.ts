@@ -4,6 +4,7 @@
 // report errors at byte offsets, with Go's messages; decoded bytes are read back as UTF-8.
 import { parseAllDocuments, Scalar, stringify as yamlStringify } from 'yaml';
 import { MAX_YAML_DEPTH, yamlNestedDeeperThan } from '../yaml-depth.js';
+import { unsupportedMappingKey } from '../yaml-keys.js';
 import { BuiltinError } from '../errors.js';
 import {
   fromJSON,
@@ -545,6 +546,8 @@ function yamlToValueUnguarded(s: string): Value {
     const msg = err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
     throw new BuiltinError(`error converting YAML to JSON: yaml: ${line !== undefined ? `line ${line}: ` : ''}${msg}`);
   }
+  const badKey = unsupportedMappingKey(doc);
+  if (badKey) throw new BuiltinError(`error converting YAML to JSON: yaml: unsupported map key: ${badKey.what} (keys must be strings, numbers or booleans)`);
   let js: unknown;
   try {
     js = doc.toJS({ maxAliasCount: 1000 });
