@@ -138,6 +138,19 @@ test('review: lists and multi-document files are split into objects', () => {
   assert.deepEqual(docs.map((d) => (d.object ? (d.object.metadata as { name: string }).name : d.error)), ['a', 'b', 'not a Kubernetes object (expected a mapping with apiVersion and kind)']);
 });
 
+test('review: YAML nested absurdly deep, or with keys JSON cannot hold, is a clear error for its document', () => {
+  // Deep YAML used to be able to abort the process (a stack overflow inside the YAML library).
+  for (const text of [`a: ${'['.repeat(5000)}`, `x:\n${Array.from({ length: 400 }, (_, i) => ' '.repeat(i + 1) + 'k:').join('\n')} 1\n`]) {
+    assert.deepEqual(parseManifests('deep.yaml', text), [{ file: 'deep.yaml', document: 0, error: 'invalid YAML: nested more than 200 levels deep' }]);
+  }
+  const docs = parseManifests('keys.yaml', 'apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  ? [x]\n  : 1\n---\napiVersion: v1\nkind: Pod\nnull: 1\n');
+  assert.deepEqual(docs.map((d) => d.error ?? 'ok'), [
+    'ok',
+    'invalid YAML: a mapping key must be a string, number or boolean, not a sequence or mapping',
+    'invalid YAML: a mapping key must be a string, number or boolean, not null',
+  ]);
+});
+
 test('review: the example manifests are valid Kubernetes objects', () => {
   const dir = P('examples/workloads');
   let n = 0;

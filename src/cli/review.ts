@@ -13,6 +13,8 @@ import { parseAllDocuments } from 'yaml';
 import { admissionReviewFor, admit, DEFAULT_DECISION, type AdmissionRuntime, type AdmitOutcome } from '../kube/admission.js';
 import { isJSONObject, splitApiVersion, workloadKind, type JSONObject } from '../kube/pod-specs.js';
 import { prepareQuery, type PreparedQuery } from '../rego/index.js';
+import { MAX_YAML_DEPTH, yamlNestedDeeperThan } from '../rego/yaml-depth.js';
+import { unsupportedMappingKey } from '../rego/yaml-keys.js';
 import { loadPolicySet } from '../runtime/policy-set.js';
 import { ExitCode, UserError } from './common.js';
 
@@ -90,9 +92,15 @@ export function parseManifests(file: string, text: string): ManifestDoc[] {
     if (!isJSONObject(v)) out.push({ file, document: index++, error: 'not a Kubernetes object (expected a mapping with apiVersion and kind)' });
     else out.push({ file, document: index++, object: v });
   };
+  // Building documents nested a few hundred levels deep can abort the process: measured first.
+  if (yamlNestedDeeperThan(text, MAX_YAML_DEPTH)) {
+    return [{ file, document: 0, error: `invalid YAML: nested more than ${MAX_YAML_DEPTH} levels deep` }];
+  }
   for (const doc of parseAllDocuments(text)) {
-    if (doc.errors.length > 0) {
-      out.push({ file, document: index++, error: `invalid YAML: ${doc.errors[0]!.message.split('\n')[0]}` });
+    const badKey = doc.errors.length > 0 ? undefined : unsupportedMappingKey(doc);
+    if (doc.errors.length > 0 || badKey) {
+      const why = badKey ? `a mapping key must be a string, number or boolean, not ${badKey.what}` : doc.errors[0]!.message.split('\n')[0];
+      out.push({ file, document: index++, error: `invalid YAML: ${why}` });
       continue;
     }
     push(doc.toJS({ maxAliasCount: 100 }));
