@@ -40,6 +40,12 @@ const server = http.createServer((req, res) => {
       case '/yaml':
         res.writeHead(200, { 'Content-Type': 'application/yaml' });
         return res.end('a: 1\nb: [x, y]\n');
+      case '/yaml-deep':
+        res.writeHead(200, { 'Content-Type': 'application/yaml' });
+        return res.end('a: ' + '['.repeat(5000));
+      case '/yaml-1.1':
+        res.writeHead(200, { 'Content-Type': 'application/x-yaml' });
+        return res.end('on: yes\nk: 0x1F\n');
       case '/echo':
         res.writeHead(201, { 'Content-Type': 'application/json' });
         return res.end(JSON.stringify({ method: req.method, headers: req.headers, body }));
@@ -162,8 +168,15 @@ describe('http.send responses', () => {
   });
 
   it('decodes YAML by content type or force_yaml_decode', () => {
-    assert.deepEqual(send({ method: 'GET', url: `${base}/yaml` }).body, { a: 1, b: ['x', 'y'] });
+    // YAML 1.1, as OPA (Go's yaml.v2) and yaml.unmarshal read it: a bare y is a boolean.
+    assert.deepEqual(send({ method: 'GET', url: `${base}/yaml` }).body, { a: 1, b: ['x', true] });
     assert.deepEqual(send({ method: 'GET', url: `${base}/text`, force_yaml_decode: true }).body, { not: 'decoded' });
+    // As OPA (Go's yaml.v2): YAML 1.1 booleans and hex integers.
+    assert.deepEqual(send({ method: 'GET', url: `${base}/yaml-1.1` }).body, { true: true, k: 31 });
+    // A body nested absurdly deep is no body (it could abort the process inside the YAML library).
+    const deep = send({ method: 'GET', url: `${base}/yaml-deep` });
+    assert.equal(deep.status_code, 200);
+    assert.equal(deep.body, null);
   });
 
   it('sends method, JSON body, raw_body and headers', () => {

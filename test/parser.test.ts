@@ -509,6 +509,8 @@ describe('modules (v1)', () => {
     assert.match(parseErr(() => mod('package a\n# METADATA\n# scope: package\np := 1\n')).message, /annotation scope 'package' must be applied to package/);
     assert.match(parseErr(() => mod('package a\n# METADATA\n# scope: nope\np := 1\n')).message, /invalid annotation scope 'nope'/);
     assert.match(parseErr(() => mod('package a\n# METADATA\n# title: [\np := 1\n')).message, /yaml/);
+    // Nested absurdly deep: a clear error at the block (building it could abort the process).
+    assert.equal(parseErr(() => mod(`package a\n# METADATA\n# custom:\n#   x: ${'['.repeat(3000)}\np := 1\n`)).message, 'test.rego:2:1: rego_parse_error: yaml: METADATA nested more than 200 levels deep');
     assert.equal(mod('package a\np := 1\n').annotations, undefined);
   });
 });

@@ -31,6 +31,7 @@ import type {
 } from './ast.js';
 import type { ParseOptions } from './api.js';
 import { RegoError, RegoErrors } from './errors.js';
+import { MAX_YAML_DEPTH, yamlNestedDeeperThan } from './yaml-depth.js';
 // The full table, so that `count(x)` as a statement is recognised as a builtin call.
 import { getBuiltin } from './builtins/index.js';
 import { lex, type Comment, type Token } from './lexer.js';
@@ -1792,6 +1793,11 @@ function parseAnnotations(comments: Comment[], file: string, stmts: Statement[],
     const text = b.lines.join('\n');
     if (text.trim() === '') {
       errs.push(new RegoError('rego_parse_error', 'expected METADATA block, found whitespace', b.loc));
+      continue;
+    }
+    // Building documents nested a few hundred levels deep can abort the process: measured first.
+    if (yamlNestedDeeperThan(text, MAX_YAML_DEPTH)) {
+      errs.push(new RegoError('rego_parse_error', `yaml: METADATA nested more than ${MAX_YAML_DEPTH} levels deep`, b.loc));
       continue;
     }
     let raw: unknown;

@@ -12,10 +12,10 @@
 //     `force_cache_duration_seconds`. Times come from the query's clock (ctx.nowNs).
 import { readFileSync } from 'node:fs';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { parse as parseYAML } from 'yaml';
 import type { BuiltinContext } from '../rego/builtins/registry.js';
+import { yamlToValue } from '../rego/builtins/encoding.js';
 import { CACHEABLE_STATUS_CODES, HttpSendError, httpSendCacheKey } from '../rego/builtins/http.js';
-import { RObject, RSet, fromJSON, parseJSON, stringifyJSON, toRegoString, type Value } from '../rego/value.js';
+import { RObject, RSet, parseJSON, stringifyJSON, toRegoString, type Value } from '../rego/value.js';
 
 export interface HttpSendConfig {
   /** Host names (or IP addresses) requests may go to; "*" allows every host. Ports are not compared. */
@@ -500,7 +500,7 @@ function toResponseValue(r: StoredResponse, forceJSON: boolean, forceYAML: boole
     }
   } else if (forceYAML || /application\/(x-)?yaml/.test(first(r.headers, 'content-type'))) {
     try {
-      body = fromJSON(parseYAML(text) as unknown);
+      body = yamlToValue(text);
     } catch {
       body = null;
     }

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { checkDomain, checkPath, DEFAULT_DOMAIN } from "../kube/reference.js";
+import { MAX_YAML_DEPTH, yamlNestedDeeperThan } from "../rego/yaml-depth.js";
 import type { Credentials } from "./auth.js";
 import { clientCertProblem, type DataApiTls } from "./dataapi.js";
 import type { RetryPolicy } from "./http.js";
@@ -422,6 +423,10 @@ interface ParsedConfig {
 /** Load a YAML/JSON config file; secrets may come from files or environment variables. */
 export function loadConfigFile(path: string, env: Record<string, string | undefined>): ParsedConfig {
   const text = readFileOr(path, "config file");
+  // Building documents nested a few hundred levels deep can abort the process: measured first.
+  if (yamlNestedDeeperThan(text, MAX_YAML_DEPTH)) {
+    throw new SyncError("config", `config file ${path} is nested more than ${MAX_YAML_DEPTH} levels deep`, "fix the file", false);
+  }
   let doc: unknown;
   try {
     doc = parseYaml(text);

@@ -567,3 +567,14 @@ test("a policy server that lost the pushed data (restarted) gets everything writ
     await reg.cleanup();
   }
 });
+
+test("config file nested absurdly deep: a config error, not a crash", () => {
+  const dir = mkdtempSync(join(tmpdir(), "sync-deep-"));
+  const cfg = join(dir, "sync.yaml");
+  // Building such a document could abort the process inside the YAML library.
+  writeFileSync(cfg, `registries: ${"[".repeat(5000)}\n`);
+  assert.throws(
+    () => parseSyncFlags(["--config", cfg], {}),
+    (e: unknown) => e instanceof SyncError && e.component === "config" && e.message === `config file ${cfg} is nested more than 200 levels deep`,
+  );
+});

@@ -513,7 +513,8 @@ const YAML_OPTS = {
   customTags: (tags: Array<{ tag: string }>) => tags.filter((t) => t.tag !== 'tag:yaml.org,2002:timestamp'),
 };
 
-function yamlToValue(s: string): Value {
+/** A YAML text as a value, as OPA's YAML-to-JSON conversion gives it (also for http.send bodies); throws BuiltinError. */
+export function yamlToValue(s: string): Value {
   try {
     return yamlToValueUnguarded(s);
   } catch (e) {
