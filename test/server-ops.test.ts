@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Agent, createServer as createHttpServer, request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -257,6 +258,40 @@ describe('limits', () => {
       assert.equal(q.status, 500);
       assert.equal(json(q).code, 'evaluation_error');
       assert.equal(await allowedOf(await request(s.url + VERIFY, { method: 'POST', body: imageReview(['alpine:3.5']) })), true);
+    });
+  });
+
+  test('an idle keep-alive connection is not closed after Node\'s default 5 s (clients such as the API server keep them 90 s)', async () => {
+    await withServer({}, async (s) => {
+      const socket = connect(s.port, '127.0.0.1');
+      let closed = false;
+      socket.on('close', () => (closed = true));
+      const body = imageReview(['alpine:3.5']);
+      const ask = (): Promise<string> =>
+        new Promise((resolve, reject) => {
+          if (closed) return reject(new Error('the server closed the idle connection'));
+          let text = '';
+          const onData = (b: Buffer): void => {
+            text += b.toString('latin1');
+            if (/\r\n\r\n[^]*"kind":"ImageReview"[^]*\}$/.test(text)) {
+              socket.off('data', onData);
+              socket.off('close', onClose);
+              resolve(text);
+            }
+          };
+          const onClose = (): void => reject(new Error('the connection closed before the answer'));
+          socket.on('data', onData);
+          socket.once('close', onClose);
+          socket.write(`POST ${VERIFY} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        });
+      try {
+        assert.match(await ask(), /^HTTP\/1\.1 200 /);
+        await new Promise((r) => setTimeout(r, 6000));
+        assert.equal(closed, false, 'the server closed the idle connection');
+        assert.match(await ask(), /^HTTP\/1\.1 200 /);
+      } finally {
+        socket.destroy();
+      }
     });
   });
 

@@ -81,6 +81,9 @@ export interface ServerHandle {
   close(): Promise<void>;
 }
 
+/** How long an idle keep-alive connection is kept open (see createServer). */
+export const KEEP_ALIVE_MS = 120_000;
+
 /** Parses `host:port`, `:port` or `[v6]:port`. */
 export function parseAddr(addr: string): { host?: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(addr.trim());
@@ -258,6 +261,11 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
     else res.writeContinue();
     handle(req, res);
   });
+  // Idle keep-alive connections stay open longer than clients keep them idle (Go's HTTP client,
+  // which the API server uses for webhooks, drops them after 90 s; OPA never closes them). With
+  // Node's default of 5 s, a client reusing a connection just as the server closes it gets an
+  // error for a POST it cannot safely retry: a failed review, and a denied pod.
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
   // Slow or stuck clients cannot hold connections forever.
   server.headersTimeout = 30_000;
   server.requestTimeout = Math.max(60_000, opts.evalTimeoutMs + 30_000);
