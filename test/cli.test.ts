@@ -129,12 +129,17 @@ test('every command has --help', () => {
   }
 });
 
-test('time limits too long to limit anything are refused', () => {
+test('time limits too long to limit anything, and shutdown periods out of range, are refused', () => {
   const policies = tmp({ 'p.rego': 'package p\n\nx := 1\n' });
   for (const [flag, value] of [['--eval-timeout', '2h'], ['--admission-timeout', '9'.repeat(400)]]) {
     const r = cli('run', '--server', flag, value, policies);
     assert.equal(r.code, 1, flag);
     assert.equal(r.stderr.split('\n')[0], `error: option '${flag} <duration>' argument '${value}' is invalid. duration "${value}" is too long: at most 1h`);
+  }
+  for (const [flag, value] of [['--shutdown-wait-period', '-1'], ['--shutdown-grace-period', '2.5'], ['--shutdown-wait-period', '3601']]) {
+    const r = cli('run', '--server', flag, value, policies);
+    assert.equal(r.code, 1, flag);
+    assert.equal(r.stderr.split('\n')[0], `error: option '${flag} <seconds>' argument '${value}' is invalid. ${flag} must be a whole number of seconds from 0 to 3600`);
   }
 });
 

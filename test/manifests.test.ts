@@ -284,6 +284,12 @@ test('deployment: runs the server over TLS with token auth, reloading the Config
   assert.deepEqual(Object.keys(configMapData('image-enforcer-config')), ['config.yaml']);
   assert.equal(vol('tls')?.secret?.secretName, 'image-enforcer-tls');
   assert.equal(vol('auth')?.secret?.secretName, 'image-enforcer-token');
+  // A rollout must not close the port while the pod is still in the Service's endpoints, and the
+  // wait plus the grace period must end before the kubelet kills the container.
+  const wait = Number(flag('shutdown-wait-period'));
+  const grace = Number(flag('shutdown-grace-period'));
+  assert.ok(wait >= 3, 'a shutdown wait period of a few seconds');
+  assert.ok(wait + grace < ((pod as { terminationGracePeriodSeconds?: number }).terminationGracePeriodSeconds ?? 30));
 });
 
 test('deployment: its policy flags load a ConfigMap volume (kubelet layout) and pick up an update', async () => {

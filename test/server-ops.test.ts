@@ -305,6 +305,19 @@ describe('limits', () => {
 });
 
 describe('graceful shutdown', () => {
+  test('with a wait period the server keeps answering new connections (readiness failing, Connection: close), then closes the port', async () => {
+    const s = await createServer(runtime, { ...base, logSink: new Lines(), shutdownWaitMs: 1000 });
+    const closed = s.close();
+    const during = await request(s.url + VERIFY, { method: 'POST', body: imageReview(['alpine:3.5']), agent: false });
+    assert.equal(during.status, 200);
+    assert.equal(during.headers.connection, 'close');
+    assert.equal((await request(s.url + '/health/ready', { agent: false })).status, 500);
+    assert.equal((await request(s.url + '/health/live', { agent: false })).status, 200);
+    await closed;
+    await assert.rejects(request(s.url + '/health', { agent: false }), /ECONNREFUSED/);
+  });
+
+
   test('close() stops accepting, lets the in-flight request finish, then resolves', async () => {
     const s = await createServer(runtime, { ...base, logSink: new Lines() });
     const idle = new Agent({ keepAlive: true });

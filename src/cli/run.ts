@@ -13,6 +13,15 @@ function positiveInt(what: string) {
   };
 }
 
+/** Whole seconds, 0 to an hour (OPA's --shutdown-*-period flags take seconds). */
+function seconds(what: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 3600) throw new InvalidArgumentError(`${what} must be a whole number of seconds from 0 to 3600`);
+    return n;
+  };
+}
+
 /** Parses durations like 500ms, 5s, 2m, or a bare number of seconds. */
 export function parseDurationMs(v: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
@@ -51,6 +60,8 @@ export function registerRunCommand(program: Command): void {
         .default('deny'),
     )
     .option('--admission-timeout <duration>', 'admission webhook evaluation limit; keep it below the webhook timeoutSeconds', parseDurationMs, 9000)
+    .option('--shutdown-wait-period <seconds>', 'on SIGTERM, keep serving this long (readiness failing) before closing the port, while Kubernetes takes the pod out of its Services', seconds('--shutdown-wait-period'), 0)
+    .option('--shutdown-grace-period <seconds>', 'then wait this long for requests in flight before dropping connections', seconds('--shutdown-grace-period'), 10)
     .option('--sync-config <file>', 'also run the layer sync in this process with this configuration (YAML)')
     .option('--allow-net <hosts>', 'let http.send reach these hosts (comma-separated); off by default')
     .option('--ignore <pattern>', 'file name pattern to skip when loading (repeatable)', (v: string, p: string[]) => [...p, v], [])
@@ -77,6 +88,8 @@ export function registerRunCommand(program: Command): void {
           evalTimeoutMs: o.evalTimeout,
           decisionLog: o.decisionLog,
           syncConfig: o.syncConfig,
+          shutdownWaitMs: o.shutdownWaitPeriod * 1000,
+          shutdownTimeoutMs: o.shutdownGracePeriod * 1000,
           admissionFailureMode: o.admissionFailureMode,
           admissionTimeoutMs: o.admissionTimeout,
           allowNet: o.allowNet ? String(o.allowNet).split(',').map((h: string) => h.trim()).filter(Boolean) : undefined,

@@ -60,6 +60,12 @@ export interface ServerOptions {
   fileCheckIntervalMs?: number;
   /** After this long, a graceful shutdown drops the connections still open (10000 ms). */
   shutdownTimeoutMs?: number;
+  /**
+   * How long a shutdown keeps serving before it stops accepting connections (0 ms). Kubernetes
+   * takes the pod out of the Service while it sends SIGTERM, and clients keep reaching the pod
+   * until that has spread; without a wait they would find the port closed.
+   */
+  shutdownWaitMs?: number;
   /** Where server log lines go (stderr). */
   logSink?: LineSink;
   /** Overrides `decisionLog` as the target of decision log lines. */
@@ -311,7 +317,10 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      // From now on readiness fails and answers carry Connection: close, so clients move to
+      // other replicas; the port stays open for the wait period.
       api.closing = true;
+      if (opts.shutdownWaitMs) await new Promise((resolve) => setTimeout(resolve, opts.shutdownWaitMs));
       for (const p of pollers) p.stop();
       const done = new Promise<void>((resolve) => server.close(() => resolve()));
       // Idle keep-alive connections are closed now; busy ones finish their request first and
@@ -386,7 +395,7 @@ export async function runServer(runtime: Runtime, opts: ServerOptions): Promise<
     process.on('SIGTERM', on);
     process.on('SIGINT', on);
   });
-  logger.info('shutting down: finishing requests in flight', { signal });
+  logger.info('shutting down: finishing requests in flight', { signal, wait_ms: opts.shutdownWaitMs ?? 0 });
   await stopSync?.();
   await handle.close();
   runtime.off('reload', onReload);
