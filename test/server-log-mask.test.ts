@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyMask, parseMaskRules, type Maskable } from '../src/server/log-mask.js';
-import { parseJSON, stringifyJSON, type Value } from '../src/rego/value.js';
+import fc from 'fast-check';
+import { fromJSON, isObject, parseJSON, stringifyJSON, type Value } from '../src/rego/value.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { createServer, type ServerHandle } from '../src/server/index.js';
 import { Lines, imageReview, json, request, tempDir } from './fixtures/server/client.js';
@@ -270,4 +271,40 @@ test('server: the README example masks Pod environments in admission decisions a
   } finally {
     await deletePolicy('readme-log');
   }
+});
+
+test('mask rules on random documents: the originals never change, erased paths are gone, nothing throws', () => {
+  const key = fc.constantFrom('a', 'b', 'c', '0', '1', 'x/y', '%');
+  const json: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+    value: fc.oneof({ maxDepth: 4 }, fc.constantFrom(null, true, 1, 'v'), fc.array(tie('value'), { maxLength: 3 }), fc.dictionary(key, tie('value'), { maxKeys: 3 })),
+  })).value;
+  const segment = fc.oneof(key, fc.constantFrom('2', '00', '-1'));
+  const path = fc.tuple(fc.constantFrom('input', 'result'), fc.array(segment, { maxLength: 3 })).map(([part, keys]) => '/' + [part, ...keys.map(encodeURIComponent)].join('/'));
+  const rule = fc.oneof(path, path.map((p) => ({ op: 'remove', path: p })), fc.tuple(path, json).map(([p, value]) => ({ op: 'upsert', path: p, value })));
+  /** What a /part/k1/k2 path leads to in the masked event, or undefined. */
+  const at = (event: Maskable, p: string): Value | undefined => {
+    const [part, ...keys] = p.slice(1).split('/').map(decodeURIComponent);
+    let v: Value | undefined = event[part as 'input' | 'result'];
+    for (const k of keys) {
+      if (isObject(v)) v = v.get(k);
+      else if (Array.isArray(v) && /^(0|[1-9]\d*)$/.test(k)) v = v[Number(k)];
+      else return undefined;
+    }
+    return v;
+  };
+  fc.assert(
+    fc.property(fc.option(json, { nil: undefined }), fc.option(json, { nil: undefined }), fc.array(rule, { maxLength: 5 }), (input, result, rules) => {
+      const event: Maskable = { input: input === undefined ? undefined : fromJSON(input), result: result === undefined ? undefined : fromJSON(result) };
+      const before = [text(event.input), text(event.result)];
+      const out = applyMask(event, parseMaskRules(fromJSON(rules)));
+      assert.deepEqual([text(event.input), text(event.result)], before, 'the originals are unchanged');
+      // A path erased by the last rule that touched it leads nowhere (array removals shift, so
+      // only object keys are checked).
+      const last = rules.at(-1);
+      const lastPath = typeof last === 'string' ? last : last?.op === 'remove' ? last.path : undefined;
+      if (lastPath && out.erased?.at(-1) === lastPath && !/\/\d+$/.test(lastPath)) assert.equal(at(out, lastPath), undefined, lastPath);
+      for (const p of out.masked ?? []) assert.ok(p.startsWith('/input') || p.startsWith('/result'));
+    }),
+    { numRuns: 500, seed: 20261127 },
+  );
 });
