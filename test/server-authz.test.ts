@@ -209,3 +209,30 @@ test('bodies read for the policy get the same limits and errors as elsewhere, an
   const ok = await as('admin-token', WEBHOOK, review);
   assert.equal(ok.status, 200, 'still serving');
 });
+
+test('--diagnostic-addr serves the health checks and /metrics without credentials, and nothing else', async () => {
+  const server = await start([join(root, 'policies'), join(root, 'data'), join(root, 'examples/authz/authz.rego'), `authz.clients:${join(root, 'examples/authz/clients.example.yaml')}`], {
+    diagnosticAddr: '127.0.0.1:0',
+  });
+  const diag = server.diagnosticUrl!;
+  assert.match(diag, /^http:\/\/127\.0\.0\.1:\d+$/);
+  assert.notEqual(diag, server.url);
+  for (const path of ['/health', '/health/live', '/health/ready']) assert.equal((await request(diag + path)).status, 200, path);
+  const metrics = await request(diag + '/metrics');
+  assert.equal(metrics.status, 200);
+  assert.match(metrics.text, /^http_request_duration_seconds_count\{/m);
+  for (const [path, o] of [['/v1/data', {}], [WEBHOOK, review], ['/v1/policies', {}], ['/', {}]] as Array<[string, RequestOptions]>) {
+    const r = await request(diag + path, { ...o, headers: { Authorization: 'Bearer admin-token' } });
+    assert.equal(r.status, 404, path);
+    assert.deepEqual(json(r), { code: 'resource_not_found', message: `unknown path ${path}: the diagnostic address serves /health and /metrics only` });
+  }
+  // The main address still asks for credentials and the policy's consent.
+  assert.equal((await request(server.url + '/metrics')).status, 401);
+  assert.equal((await as('webhook-token', '/metrics', {}, server)).status, 401);
+});
+
+test('--diagnostic-addr start-up errors: a bad address, or one in use, before anything listens', async () => {
+  await assert.rejects(start([join(root, 'policies')], { diagnosticAddr: 'nonsense' }), /invalid --diagnostic-addr "nonsense": expected host:port/);
+  const taken = example.url.replace(/^http:\/\//, '');
+  await assert.rejects(start([join(root, 'policies')], { diagnosticAddr: taken }), new RegExp(`cannot listen on --diagnostic-addr ${taken}: the address is already in use`));
+});

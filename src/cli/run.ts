@@ -44,6 +44,7 @@ export function registerRunCommand(program: Command): void {
     .argument('[paths...]', 'policy and data files or directories (prefix:path allowed)', [])
     .option('-s, --server', 'start the policy server instead of the shell')
     .option('-a, --addr <host:port>', 'address the server listens on', ':8181')
+    .option('--diagnostic-addr <host:port>', 'also serve /health and /metrics here, over HTTP and without credentials (for probes and Prometheus)')
     .option('-w, --watch', 'reload files when they change')
     .option('--tls-cert-file <file>', 'serve HTTPS with this certificate (PEM); reloaded when it changes')
     .option('--tls-private-key-file <file>', 'private key (PEM) for --tls-cert-file')
@@ -78,6 +79,7 @@ export function registerRunCommand(program: Command): void {
       if (o.server) {
         const opts: ServerOptions = {
           addr: o.addr,
+          diagnosticAddr: o.diagnosticAddr,
           tlsCertFile: o.tlsCertFile,
           tlsPrivateKeyFile: o.tlsPrivateKeyFile,
           authentication: o.authentication,

@@ -178,7 +178,15 @@ export class Api {
   }
 
   /** The request listener. Never throws. */
-  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => this.serve(req, res, false);
+
+  /**
+   * The listener of the diagnostic address (--diagnostic-addr): the health checks and /metrics
+   * only, without authentication or authorization, as OPA serves them there.
+   */
+  readonly handleDiagnostic = (req: IncomingMessage, res: ServerResponse): void => this.serve(req, res, true);
+
+  private serve(req: IncomingMessage, res: ServerResponse, diagnostic: boolean): void {
     const raw = req.url ?? '/';
     const q = raw.indexOf('?');
     const pathname = q < 0 ? raw : raw.slice(0, q);
@@ -190,6 +198,9 @@ export class Api {
       // HTTP/1.1 requires a Host header (RFC 9112 §3.2).
       if (req.headers.host === undefined && req.httpVersionMinor >= 1) throw badRequest('the request has no Host header: HTTP/1.1 requires one');
       const found = this.match(pathname);
+      if (diagnostic && found?.route.label !== 'health' && found?.route.label !== 'metrics') {
+        throw new ApiError(404, 'resource_not_found', `unknown path ${pathname}: the diagnostic address serves /health and /metrics only`);
+      }
       if (!found) {
         throw new ApiError(404, 'resource_not_found', `unknown path ${pathname}: the API is under /v0/data, /v1/data, /v1/policies, /v1/query, /health and /metrics`);
       }
@@ -200,7 +211,7 @@ export class Api {
         const allowed = Object.keys(found.route.methods).join(', ');
         throw new ApiError(405, 'invalid_operation', `method ${method} is not allowed on ${pathname} (allowed: ${allowed})`, undefined, { Allow: allowed });
       }
-      if (!found.route.open) {
+      if (!found.route.open && !diagnostic) {
         if (this.o.auth) this.o.auth.check(req);
         if (this.o.authz) {
           this.authorizeThenRun(c, fn, pathname);
@@ -211,7 +222,7 @@ export class Api {
     } catch (e) {
       this.failed(res, e, label, method, c);
     }
-  };
+  }
 
   /** Runs the handler and completes the request: now, when its promise settles, or (DEFERRED) when it says so. */
   private run(c: Ctx, fn: Handler): void {

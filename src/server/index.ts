@@ -52,6 +52,8 @@ export interface ServerOptions {
   admissionTimeoutMs?: number;
 
   // Less common knobs (defaults in parentheses); mostly for tests and embedding.
+  /** host:port of the diagnostic address: /health and /metrics over HTTP without credentials (off). */
+  diagnosticAddr?: string;
   /** Data path of `POST /` ("system/main"). */
   defaultDecision?: string;
   /** /v0/data paths whose bodies must be ImageReviews (["io/k8s/image_policy"]). */
@@ -81,6 +83,8 @@ export interface ServerHandle {
   server: Server;
   metrics: ServerMetrics;
   logger: JsonLogger;
+  /** Base URL of the diagnostic address (--diagnostic-addr), when there is one. */
+  diagnosticUrl?: string;
   /** Re-reads certificate, key and token files now instead of at the next poll. */
   checkFiles(): Promise<void>;
   /** Graceful shutdown: stop accepting, finish in-flight requests, then resolve. */
@@ -91,14 +95,35 @@ export interface ServerHandle {
 export const KEEP_ALIVE_MS = 120_000;
 
 /** Parses `host:port`, `:port` or `[v6]:port`. */
-export function parseAddr(addr: string): { host?: string; port: number } {
+export function parseAddr(addr: string, flag = '--addr'): { host?: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(addr.trim());
   const port = m ? Number(m[3]) : NaN;
   if (!m || !(port >= 0 && port <= 65535)) {
-    throw new ServerStartError(`invalid --addr "${addr}": expected host:port, e.g. :8181 or 127.0.0.1:8181`);
+    throw new ServerStartError(`invalid ${flag} "${addr}": expected host:port, e.g. :8181 or 127.0.0.1:8181`);
   }
   const host = m[1] ?? m[2];
   return { host: host === '' ? undefined : host, port };
+}
+
+/** Listens; start-up errors name the address as the user gave it. */
+function listen(server: Server, host: string | undefined, port: number, what: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException): void => {
+      reject(new ServerStartError(e.code === 'EADDRINUSE' ? `cannot listen on ${what}: the address is already in use` : `cannot listen on ${what}: ${e.message}`));
+    };
+    server.once('error', onError);
+    server.listen({ host, port }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** The URL clients use for a listening server: `localhost` for the wildcard addresses. */
+function baseUrl(server: Server, host: string | undefined, scheme: 'http' | 'https'): string {
+  const address = server.address() as AddressInfo;
+  const shownHost = !host || host === '0.0.0.0' || host === '::' ? 'localhost' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `${scheme}://${shownHost}:${address.port}`;
 }
 
 let cachedVersion: string | undefined;
@@ -161,6 +186,7 @@ function clientErrorAnswer(err: ClientError, requestTimeoutMs: number): string {
 /** Starts listening; resolves once the port is bound. Throws clear errors for bad options. */
 export async function createServer(runtime: Runtime, opts: ServerOptions): Promise<ServerHandle> {
   const { host, port } = parseAddr(opts.addr);
+  const diagnosticAt = opts.diagnosticAddr !== undefined ? parseAddr(opts.diagnosticAddr, '--diagnostic-addr') : undefined;
   if (!(opts.maxBodyBytes > 0)) throw new ServerStartError('the request body limit must be a positive number of bytes');
   if (!(opts.evalTimeoutMs > 0)) throw new ServerStartError('the evaluation time limit must be positive');
   const logger = new JsonLogger(opts.logSink ?? process.stderr);
@@ -298,21 +324,29 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
     for (const res of open) res.once('close', () => --left === 0 && answer());
   });
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (e: NodeJS.ErrnoException): void => {
-      reject(new ServerStartError(e.code === 'EADDRINUSE' ? `cannot listen on ${opts.addr}: the address is already in use` : `cannot listen on ${opts.addr}: ${e.message}`));
-    };
-    server.once('error', onError);
-    server.listen({ host, port }, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
+  await listen(server, host, port, opts.addr);
   server.on('error', (e) => logger.error('server error', { error: e.message }));
+  const url = baseUrl(server, host, tls ? 'https' : 'http');
 
-  const address = server.address() as AddressInfo;
-  const shownHost = !host || host === '0.0.0.0' || host === '::' ? 'localhost' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `${tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
+  // The diagnostic address: health checks and metrics over plain HTTP, without credentials.
+  let diagnostic: Server | undefined;
+  if (diagnosticAt) {
+    diagnostic = createHttpServer({ requireHostHeader: false }, api.handleDiagnostic);
+    diagnostic.keepAliveTimeout = KEEP_ALIVE_MS;
+    diagnostic.headersTimeout = 30_000;
+    diagnostic.on('clientError', (err: ClientError, socket: Duplex) => {
+      if (socket.writable && err.code !== 'ECONNRESET') socket.end(clientErrorAnswer(err, diagnostic!.requestTimeout));
+      else socket.destroy();
+    });
+    try {
+      await listen(diagnostic, diagnosticAt.host, diagnosticAt.port, `--diagnostic-addr ${opts.diagnosticAddr}`);
+    } catch (e) {
+      for (const p of pollers) p.stop();
+      server.close();
+      throw e;
+    }
+    diagnostic.on('error', (e) => logger.error('diagnostic server error', { error: e.message }));
+  }
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -323,6 +357,8 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
       if (opts.shutdownWaitMs) await new Promise((resolve) => setTimeout(resolve, opts.shutdownWaitMs));
       for (const p of pollers) p.stop();
       const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      diagnostic?.close();
+      diagnostic?.closeAllConnections();
       // Idle keep-alive connections are closed now; busy ones finish their request first and
       // are closed after answering (the answer carries Connection: close).
       server.closeIdleConnections();
@@ -342,7 +378,8 @@ export async function createServer(runtime: Runtime, opts: ServerOptions): Promi
 
   return {
     url,
-    port: address.port,
+    port: (server.address() as AddressInfo).port,
+    diagnosticUrl: diagnostic ? baseUrl(diagnostic, diagnosticAt?.host, 'http') : undefined,
     server,
     metrics,
     logger,
