@@ -372,6 +372,15 @@ test('deployment: hardened (non-root, read-only root, no capabilities, RuntimeDe
   assert.equal(syncContainer.image, container.image);
 });
 
+test('deployment: the sync serves its metrics on the port it declares, and its flags parse', () => {
+  const addr = syncContainer.args.find((a) => a.startsWith('--metrics-addr='))?.slice('--metrics-addr='.length);
+  assert.ok(addr, 'the sync exposes its last successful cycle to Prometheus');
+  assert.equal(Number(addr.split(':').at(-1)), syncContainer.ports.find((p) => p.name === 'sync-metrics')?.containerPort);
+  // The flags the container passes are accepted by the sync itself (files are not read here).
+  const flags = syncContainer.args.slice(1).filter((a) => !/^--(config|opa-ca-file|opa-token-file)=/.test(a));
+  assert.equal(parseSyncFlags([...flags, '--repository', 'library/alpine'], {}).metricsAddr, addr);
+});
+
 test('deployment: probes on /health over HTTPS, resource requests and limits', () => {
   for (const p of [container.readinessProbe, container.livenessProbe]) {
     assert.deepEqual(p.httpGet, { path: '/health', port: 'https', scheme: 'HTTPS' });

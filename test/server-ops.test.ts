@@ -460,6 +460,14 @@ describe('--sync-config', () => {
       assert.ok(doc, err.lines.join('\n'));
       assert.deepEqual((doc.layers as Array<{ digest: string }>).map((l) => l.digest), [layer]);
       assert.ok(err.parsed().some((l) => l.msg === 'layer sync started'));
+      // The sync's counters are on the server's /metrics (counted just after the write lands).
+      const synced = new RegExp(`^image_enforcer_sync_images_synced_total\\{registry="127\\.0\\.0\\.1:${regPort}"\\} 1$`, 'm');
+      let metrics = '';
+      for (let i = 0; i < 50 && !synced.test(metrics); i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 100));
+        metrics = (await request(`${base}${port}/metrics`, { ...client, ca: cert ? [cert.cert] : undefined })).text;
+      }
+      assert.match(metrics, synced);
     } finally {
       child.kill('SIGTERM');
       registry.close();

@@ -1,7 +1,30 @@
 // `image-enforcer sync`: the layer sync daemon (the original clair-layer-sync), with its flags.
 // Flag parsing and the loop live in src/sync; this only adapts them to the command line.
 import type { Command } from 'commander';
+import { createServer, type Server } from 'node:http';
+import type { Registry } from 'prom-client';
 import { UserError } from './common.js';
+
+/** GET /metrics (Prometheus text) on `addr`; any other request is a 404. */
+async function serveMetrics(addr: string, registry: Registry): Promise<Server> {
+  const { parseAddr } = await import('../server/index.js');
+  const { host, port } = parseAddr(addr, '--metrics-addr');
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('the sync serves GET /metrics only\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text),
+      (e: unknown) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`${(e as Error).message}\n`),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => reject(new UserError(`cannot listen on --metrics-addr ${addr}: ${e.code === 'EADDRINUSE' ? 'the address is already in use' : e.message}`)));
+    server.listen({ host, port }, () => resolve());
+  });
+  return server;
+}
 
 export function registerSyncCommand(program: Command): void {
   program
@@ -12,7 +35,7 @@ export function registerSyncCommand(program: Command): void {
     .allowExcessArguments(true)
     .argument('[flags...]')
     .action(async (_flags: string[], _opts: unknown, cmd: Command) => {
-      const { parseSyncFlags, runSync, SyncError, SYNC_HELP, HELP_REQUESTED } = await import('../sync/index.js');
+      const { parseSyncFlags, runSync, createSyncMetrics, SyncError, SYNC_HELP, HELP_REQUESTED } = await import('../sync/index.js');
       let options;
       try {
         options = parseSyncFlags(cmd.args, process.env);
@@ -24,6 +47,8 @@ export function registerSyncCommand(program: Command): void {
         if (e instanceof SyncError) throw new UserError(`${e.message} (${e.hint})`);
         throw e;
       }
+      // --metrics-addr: Prometheus metrics of this process (alert on the last successful cycle).
+      const metricsServer = options.metricsAddr ? await serveMetrics(options.metricsAddr, (options.metrics = createSyncMetrics()).registry) : undefined;
       // SIGTERM/SIGINT stop the loop between steps; data already pushed stays.
       const stop = new AbortController();
       const onSignal = () => stop.abort();
@@ -37,6 +62,7 @@ export function registerSyncCommand(program: Command): void {
       } finally {
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
+        metricsServer?.close();
       }
     });
 }

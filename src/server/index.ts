@@ -477,6 +477,8 @@ async function prepareSync(configFile: string, server: ServerOptions): Promise<S
       const token = TokenAuthenticator.fromFile(opts.tokenFile).anyToken();
       options.opaHeaders = { ...options.opaHeaders, Authorization: `Bearer ${token}` };
     }
+    // The sync's counters and its last successful cycle appear on this server's /metrics.
+    options.metrics = sync.createSyncMetrics(handle.metrics.registry);
     const abort = new AbortController();
     const running = sync.runSync(options, abort.signal).catch((e: unknown) => {
       if (!abort.signal.aborted) logger.error('layer sync stopped', { error: (e as Error).message });

@@ -71,6 +71,8 @@ export interface SyncOptions {
   clairIndexTimeoutMs?: number;
   logger?: Logger;
   metrics?: SyncMetrics;
+  /** host:port where `image-enforcer sync` serves its metrics (the command line serves them). */
+  metricsAddr?: string;
   progress?: Progress;
 }
 
@@ -128,6 +130,8 @@ Flags:
   --once                   run one sync cycle and exit (non-zero exit when any error occurred)
   --config FILE            YAML/JSON config with many registries, credentials, repositories, platforms
   --concurrency N          tags processed in parallel (default 4)
+  --metrics-addr HOST:PORT serve Prometheus metrics at http://HOST:PORT/metrics (images synced, layers
+                           indexed, errors by component, time of the last cycle without errors)
   --insecure               skip TLS verification for the registry (private registries only)
   --ca-file FILE           PEM CA bundle to verify the registry's certificate
   -h, --help               show this help
@@ -262,11 +266,18 @@ const FLAGS_WITH_VALUE = new Set([
   "config",
   "concurrency",
   "ca-file",
+  "metrics-addr",
 ]);
 const BOOL_FLAGS = new Set(["once", "insecure", "opa-insecure", "help"]);
 
 /** Thrown (as a SyncError with this message) when --help is given; the CLI prints SYNC_HELP. */
 export const HELP_REQUESTED = "help requested";
+
+/** host:port, :port or [v6]:port with a port from 0 to 65535. */
+function validAddr(addr: string): boolean {
+  const m = /^(?:\[[^\]]+\]|[^:]*):(\d{1,5})$/.exec(addr);
+  return m !== null && Number(m[1]) <= 65535;
+}
 
 export function parseSyncFlags(argv: string[], env: Record<string, string | undefined> = process.env): SyncOptions {
   const flags = new Map<string, string>();
@@ -360,6 +371,10 @@ export function parseSyncFlags(argv: string[], env: Record<string, string | unde
   if (opaCertFile || opaKeyFile) checkClientCert(opaCertFile, opaKeyFile, setting("opa-cert-file", "opa.certFile"), setting("opa-key-file", "opa.keyFile"));
 
   const clairIndexTimeout = flags.get("clair-index-timeout") ?? cfg?.clair?.indexTimeout;
+  const metricsAddr = flags.get("metrics-addr");
+  if (metricsAddr !== undefined && !validAddr(metricsAddr)) {
+    throw new SyncError("config", `invalid --metrics-addr "${metricsAddr}"`, "give host:port, e.g. :9090 or 127.0.0.1:9090", false);
+  }
   const concurrency = Number(flags.get("concurrency") ?? cfg?.concurrency ?? 4);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
     throw new SyncError("config", `--concurrency must be an integer from 1 to 256`, "e.g. --concurrency 4", false);
@@ -386,6 +401,7 @@ export function parseSyncFlags(argv: string[], env: Record<string, string | unde
     once,
     concurrency,
     reportMaxAgeMs: parseDuration(flags.get("report-max-age") ?? cfg?.reportMaxAge ?? "24h", setting("report-max-age", "reportMaxAge")),
+    ...(metricsAddr !== undefined ? { metricsAddr } : {}),
     ...(clairIndexTimeout !== undefined ? { clairIndexTimeoutMs: waitDuration(clairIndexTimeout, setting("clair-index-timeout", "clair.indexTimeout"), "10m", "more than zero") } : {}),
   };
 }
