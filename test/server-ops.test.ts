@@ -306,7 +306,8 @@ describe('limits', () => {
 
 describe('graceful shutdown', () => {
   test('with a wait period the server keeps answering new connections (readiness failing, Connection: close), then closes the port', async () => {
-    const s = await createServer(runtime, { ...base, logSink: new Lines(), shutdownWaitMs: 1000 });
+    // Long enough for three requests on a busy machine; the test ends when close() resolves.
+    const s = await createServer(runtime, { ...base, logSink: new Lines(), shutdownWaitMs: 2500 });
     const closed = s.close();
     const during = await request(s.url + VERIFY, { method: 'POST', body: imageReview(['alpine:3.5']), agent: false });
     assert.equal(during.status, 200);
