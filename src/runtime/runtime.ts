@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { load, watchPaths, type Watcher } from '../loader/index.js';
 import type { Module } from '../rego/ast.js';
 import type { CompiledPolicy } from '../rego/compiled.js';
+import { rulePaths } from '../rego/data-conflicts.js';
 import { RegoError, RegoErrors, isStackOverflow } from '../rego/errors.js';
 import { parseModule } from '../rego/parser.js';
 import { prepareQuery, type PreparedQuery, type PrepareOptions } from '../rego/index.js';
@@ -47,6 +48,8 @@ export class Runtime extends EventEmitter {
   private fileDataKeys = new Set<string>();
   private compiled: CompiledPolicy;
   private queryCache = new Map<string, PreparedQuery>();
+  /** Where rules live (data-conflicts.ts), for the current generation. */
+  private rules?: { generation: number; paths: string[][] };
   private watcher?: Watcher;
   private reloadRunning?: Promise<ReloadEvent>;
   private reloadQueued?: Promise<ReloadEvent>;
@@ -85,6 +88,14 @@ export class Runtime extends EventEmitter {
 
   module(id: string): PolicyModule | undefined {
     return this.apiModules.get(id) ?? this.fileModules.get(id);
+  }
+
+  /** The data paths rules define (see rulePaths in rego/data-conflicts.ts), until the policy changes. */
+  rulePaths(): string[][] {
+    if (this.rules?.generation !== this.generation) {
+      this.rules = { generation: this.generation, paths: rulePaths(this.modules().map((m) => m.module)) };
+    }
+    return this.rules.paths;
   }
 
   /** A prepared query for the current policy, cached until the policy changes. */

@@ -28,7 +28,7 @@ import {
 import { imageReviewProblem, looksLikeImageReview, reviewAllowed } from './imagereview.js';
 import type { JsonLogger } from './log.js';
 import type { ServerMetrics } from './metrics.js';
-import { conflictingRule, dataRef, dataRefReadsData, hasRulesAt, rulePaths, splitPath } from './paths.js';
+import { conflictingRule, dataRef, dataRefReadsData, hasRulesAt, splitPath } from './paths.js';
 
 export interface ApiOptions {
   maxBodyBytes: number;
@@ -128,8 +128,6 @@ class Ctx {
 
 export class Api {
   private readonly routes: Array<{ prefix: string; exact: boolean; route: Route }>;
-  private rules: string[][] = [];
-  private rulesGeneration = -1;
   /** Data paths decided on, by their raw URL path (see target()). */
   private targets = new Map<string, Target>();
   private lastRest: string | undefined;
@@ -340,14 +338,6 @@ export class Api {
 
   // -------------------------------------------------------------------------------------------
   // Evaluation
-
-  private ruleIndex(): string[][] {
-    if (this.rulesGeneration !== this.runtime.generation || this.rulesGeneration < 0) {
-      this.rules = rulePaths(this.runtime.modules().map((m) => m.module));
-      this.rulesGeneration = this.runtime.generation;
-    }
-    return this.rules;
-  }
 
   private prepare(query: string): PreparedQuery {
     try {
@@ -625,7 +615,7 @@ export class Api {
   }
 
   private refuseRuleConflict(path: string[], value: Value | undefined): void {
-    const rule = conflictingRule(this.ruleIndex(), path, value);
+    const rule = conflictingRule(this.runtime.rulePaths(), path, value);
     if (rule) {
       throw new ApiError(
         404,
@@ -860,7 +850,7 @@ export class Api {
     const path = ['system', 'health', ...check];
     const query = dataRef(path);
     // Without a data.system.health policy, live and ready mean "the process serves requests".
-    if (!hasRulesAt(this.ruleIndex(), path) && check.length === 1 && (check[0] === 'live' || check[0] === 'ready')) {
+    if (!hasRulesAt(this.runtime.rulePaths(), path) && check.length === 1 && (check[0] === 'live' || check[0] === 'ready')) {
       this.send(c.res, 200, {}, false);
       return;
     }

@@ -31,6 +31,11 @@ export function parseTokens(text: string): string[] {
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
+/** The token of an `Authorization: Bearer <token>` header, or undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
+  return header === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+}
+
 export class TokenAuthenticator implements Authenticator {
   private digests: Buffer[] = [];
   private first = '';
@@ -64,10 +69,9 @@ export class TokenAuthenticator implements Authenticator {
 
   /** Throws 401 unless the Authorization header carries an accepted bearer token. */
   check(req: IncomingMessage): void {
-    const header = req.headers.authorization;
-    const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    if (!m) throw unauthorized('missing bearer token: send "Authorization: Bearer <token>"');
-    const d = digest(m[1]);
+    const token = bearerToken(req.headers.authorization);
+    if (token === undefined) throw unauthorized('missing bearer token: send "Authorization: Bearer <token>"');
+    const d = digest(token);
     let ok = false;
     for (const x of this.digests) ok = timingSafeEqual(x, d) || ok;
     if (!ok) throw unauthorized('invalid bearer token');

@@ -15,10 +15,11 @@
 // {"allowed": false, "reason": "..."}: the reason is then the 401's message.
 import type { IncomingMessage } from 'node:http';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
-import type { BuiltinHooks } from '../rego/builtins/registry.js';
 import { RObject, fromJSON, isObject, type Value } from '../rego/value.js';
 import type { Runtime } from '../runtime/runtime.js';
+import { bearerToken } from './auth.js';
 import { ApiError } from './errors.js';
+import { evaluateSystemPolicy, type SystemPolicyOptions } from './system-policy.js';
 
 const QUERY = 'data.system.authz.allow';
 
@@ -35,7 +36,7 @@ export interface AuthzRequest {
 export class Authorizer {
   constructor(
     private readonly runtime: Runtime,
-    private readonly o: { evalTimeoutMs: number; hooks: BuiltinHooks; authentication: 'off' | 'token' | 'tls' },
+    private readonly o: SystemPolicyOptions & { authentication: 'off' | 'token' | 'tls' },
   ) {}
 
   /** Throws ApiError 401 unless the policy allows the request (500 when it is undefined). */
@@ -43,12 +44,7 @@ export class Authorizer {
     const input = this.input(r);
     let decision: Value | undefined;
     try {
-      decision = this.runtime.prepare(QUERY).evalValue({
-        input,
-        data: this.runtime.store.snapshot(),
-        hooks: this.o.hooks,
-        deadline: Date.now() + this.o.evalTimeoutMs,
-      });
+      decision = evaluateSystemPolicy(this.runtime, QUERY, input, this.o);
     } catch (e) {
       throw new ApiError(500, 'internal_error', `authorization policy failed: ${(e as Error)?.message ?? String(e)}`);
     }
@@ -74,7 +70,7 @@ export class Authorizer {
     input.set('headers', headers);
     if (r.body !== undefined) input.set('body', r.body);
     if (this.o.authentication === 'token') {
-      const token = /^Bearer\s+(\S+)\s*$/i.exec(r.req.headers.authorization ?? '')?.[1];
+      const token = bearerToken(r.req.headers.authorization);
       if (token) input.set('identity', token);
     }
     if (this.o.authentication === 'tls') {

@@ -5,22 +5,20 @@
 //
 // As in OPA, a drop or mask policy that fails leaves the decision out of the log (and logs the
 // error): logging it unmasked could leak what the mask was written to hide.
-import type { BuiltinHooks } from '../rego/builtins/registry.js';
-import { hasRulesAt, rulePaths } from '../rego/data-conflicts.js';
+import { hasRulesAt } from '../rego/data-conflicts.js';
 import { RObject, fromJSON, isObject, type Value } from '../rego/value.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Decision } from './decision-log.js';
 import { applyMask, parseMaskRules } from './log-mask.js';
 import type { JsonLogger } from './log.js';
+import { evaluateSystemPolicy, type SystemPolicyOptions } from './system-policy.js';
 
 const DROP = ['system', 'log', 'drop'];
 const MASK = ['system', 'log', 'mask'];
 
-export interface LogPolicyOptions {
+export interface LogPolicyOptions extends SystemPolicyOptions {
   runtime: Runtime;
   logger: JsonLogger;
-  hooks: BuiltinHooks;
-  evalTimeoutMs: number;
   /** The decision log's labels, part of the event the policies see. */
   labels: Record<string, string>;
 }
@@ -60,19 +58,14 @@ export class DecisionLogPolicy {
   /** Where rules are is worked out once per policy generation. */
   private refreshRules(): void {
     if (this.generation === this.o.runtime.generation) return;
-    const rules = rulePaths(this.o.runtime.modules().map((m) => m.module));
+    const rules = this.o.runtime.rulePaths();
     this.dropRules = hasRulesAt(rules, DROP);
     this.maskRules = hasRulesAt(rules, MASK);
     this.generation = this.o.runtime.generation;
   }
 
   private evaluate(query: string, input: Value): Value | undefined {
-    return this.o.runtime.prepare(query).evalValue({
-      input,
-      data: this.o.runtime.store.snapshot(),
-      hooks: this.o.hooks,
-      deadline: Date.now() + this.o.evalTimeoutMs,
-    });
+    return evaluateSystemPolicy(this.o.runtime, query, input, this.o);
   }
 
   /** The decision log event as OPA's policies see it (its JSON field names). */
