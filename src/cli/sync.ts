@@ -7,7 +7,7 @@ import { UserError } from './common.js';
 
 /** GET /metrics (Prometheus text) on `addr`; any other request is a 404. */
 async function serveMetrics(addr: string, registry: Registry): Promise<Server> {
-  const { parseAddr } = await import('../server/index.js');
+  const { parseAddr, listen, ServerStartError } = await import('../server/index.js');
   const { host, port } = parseAddr(addr, '--metrics-addr');
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
@@ -19,10 +19,11 @@ async function serveMetrics(addr: string, registry: Registry): Promise<Server> {
       (e: unknown) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`${(e as Error).message}\n`),
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(new UserError(`cannot listen on --metrics-addr ${addr}: ${e.code === 'EADDRINUSE' ? 'the address is already in use' : e.message}`)));
-    server.listen({ host, port }, () => resolve());
-  });
+  try {
+    await listen(server, host, port, `--metrics-addr ${addr}`);
+  } catch (e) {
+    throw e instanceof ServerStartError ? new UserError(e.message) : e;
+  }
   return server;
 }
 

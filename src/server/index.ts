@@ -105,8 +105,8 @@ export function parseAddr(addr: string, flag = '--addr'): { host?: string; port:
   return { host: host === '' ? undefined : host, port };
 }
 
-/** Listens; start-up errors name the address as the user gave it. */
-function listen(server: Server, host: string | undefined, port: number, what: string): Promise<void> {
+/** Listens; start-up errors (ServerStartError) name the address as the user gave it. */
+export function listen(server: Server, host: string | undefined, port: number, what: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const onError = (e: NodeJS.ErrnoException): void => {
       reject(new ServerStartError(e.code === 'EADDRINUSE' ? `cannot listen on ${what}: the address is already in use` : `cannot listen on ${what}: ${e.message}`));
