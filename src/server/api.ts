@@ -90,8 +90,8 @@ const NO_QUERY = new URLSearchParams();
 /** Per-request state. */
 class Ctx {
   readonly started = process.hrtime.bigint();
-  /** The body, when it was read before the handler ran (for the authorization policy). */
-  body?: Buffer;
+  /** The body's document, when it was read and parsed before the handler ran (for the authorization policy). */
+  document?: { value: Value | undefined };
   evalNs = 0n;
   parseNs = 0n;
   constructor(
@@ -251,14 +251,14 @@ export class Api {
     readBodyThen(c.req, this.o.maxBodyBytes, (err, body) => {
       try {
         if (err) throw err;
-        let parsed: Value | undefined;
+        let value: Value | undefined;
         try {
-          parsed = parseDocument(body!, c.req.headers['content-type']);
+          value = this.parseBody(c, body!);
         } catch (e) {
           throw badRequest(`invalid request body: ${(e as Error).message}`);
         }
-        authz.check({ ...request, body: parsed });
-        c.body = body;
+        authz.check({ ...request, body: value });
+        c.document = { value };
       } catch (e) {
         this.complete(c, true, e);
         return;
@@ -404,7 +404,8 @@ export class Api {
   }
 
   private async readDocument(c: Ctx): Promise<Value | undefined> {
-    return this.parseBody(c, c.body ?? (await readBody(c.req, this.o.maxBodyBytes)));
+    if (c.document) return c.document.value;
+    return this.parseBody(c, await readBody(c.req, this.o.maxBodyBytes));
   }
 
   /** Parses a request body read by readBody, timing it for ?metrics. */
@@ -504,30 +505,38 @@ export class Api {
 
   /** Reads the body, then decides and answers, and completes the request either way. */
   private rawDecision(c: Ctx, target: Target, label: string): typeof DEFERRED {
-    const answer = (err: Error | undefined, body?: Buffer): void => {
-      try {
-        if (err) throw err;
-        this.answerRaw(c, target, label, body!);
-      } catch (e) {
-        this.complete(c, true, e);
-        return;
-      }
-      this.complete(c, false);
-    };
-    if (c.body) answer(undefined, c.body);
-    else readBodyThen(c.req, this.o.maxBodyBytes, answer);
+    if (c.document) this.answerRaw(c, target, label, undefined, undefined, c.document.value);
+    else readBodyThen(c.req, this.o.maxBodyBytes, (err, body) => this.answerRaw(c, target, label, err, body));
     return DEFERRED;
   }
 
-  private answerRaw(c: Ctx, target: Target, label: string, body: Buffer): void {
-    let input: Value | undefined;
+  /**
+   * Decides on the body (or on its document, already parsed for the authorization policy) and
+   * answers, completing the request either way.
+   */
+  private answerRaw(c: Ctx, target: Target, label: string, err: Error | undefined, body: Buffer | undefined, document?: Value): void {
+    try {
+      if (err) throw err;
+      this.decideRaw(c, target, label, body ? this.rawInput(c, body) : document);
+    } catch (e) {
+      this.complete(c, true, e);
+      return;
+    }
+    this.complete(c, false);
+  }
+
+  /** The v0 API's and the default decision's input: the whole body. */
+  private rawInput(c: Ctx, body: Buffer): Value | undefined {
     try {
       // Not timed: the v0 API and the default decision answer no ?metrics.
-      input = parseDocument(body, c.req.headers['content-type']);
+      return parseDocument(body, c.req.headers['content-type']);
     } catch (e) {
       if (e instanceof ApiError || e instanceof ClientGone) throw e;
       throw badRequest(`unexpected parse error for input: ${(e as Error).message}`);
     }
+  }
+
+  private decideRaw(c: Ctx, target: Target, label: string, input: Value | undefined): void {
     if (looksLikeImageReview(input) || target.imageReview) {
       const problem = imageReviewProblem(input);
       if (problem) throw badRequest(`invalid ImageReview: ${problem}`);
