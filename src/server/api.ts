@@ -66,6 +66,8 @@ interface Route {
   methods: Record<string, Handler>;
   /** Open without a token (health checks). */
   open?: boolean;
+  /** Also served on the diagnostic address (--diagnostic-addr), without credentials. */
+  diagnostic?: boolean;
 }
 
 /**
@@ -151,7 +153,7 @@ export class Api {
       },
     };
     this.defaultTarget = this.newTarget(o.defaultDecision);
-    const health: Route = { label: 'health', open: true, methods: { GET: (c) => this.health(c) } };
+    const health: Route = { label: 'health', open: true, diagnostic: true, methods: { GET: (c) => this.health(c) } };
     this.routes = [
       { prefix: '/v0/data', exact: false, route: { label: 'v0/data', methods: { POST: (c) => this.v0Data(c) } } },
       { prefix: '/v1/data', exact: false, route: data },
@@ -170,7 +172,7 @@ export class Api {
       { prefix: '/v1/admit', exact: true, route: { label: 'v1/admit', open: true, methods: { POST: (c) => this.admission(c) } } },
       { prefix: '/v1/query', exact: true, route: { label: 'v1/query', methods: { GET: (c) => this.queryGet(c), POST: (c) => this.queryPost(c) } } },
       { prefix: '/health', exact: false, route: health },
-      { prefix: '/metrics', exact: true, route: { label: 'metrics', methods: { GET: (c) => this.prometheus(c) } } },
+      { prefix: '/metrics', exact: true, route: { label: 'metrics', diagnostic: true, methods: { GET: (c) => this.prometheus(c) } } },
       { prefix: '/', exact: true, route: { label: 'index', methods: { POST: (c) => this.defaultDecision(c), GET: (c) => this.index(c) } } },
     ];
   }
@@ -196,7 +198,7 @@ export class Api {
       // HTTP/1.1 requires a Host header (RFC 9112 §3.2).
       if (req.headers.host === undefined && req.httpVersionMinor >= 1) throw badRequest('the request has no Host header: HTTP/1.1 requires one');
       const found = this.match(pathname);
-      if (diagnostic && found?.route.label !== 'health' && found?.route.label !== 'metrics') {
+      if (diagnostic && !found?.route.diagnostic) {
         throw new ApiError(404, 'resource_not_found', `unknown path ${pathname}: the diagnostic address serves /health and /metrics only`);
       }
       if (!found) {
