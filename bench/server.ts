@@ -296,7 +296,7 @@ async function load(server: Started, concurrency: number, maxRequests: number, m
   const busyMs = await server.busyMs();
   client.close();
   latencies.sort((a, b) => a - b);
-  const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
+  const pct = (p: number): number => percentile(latencies, p);
   const n = latencies.length;
   return { requests: n, seconds, rps: n / seconds, p50: pct(50), p99: pct(99), errors, denied, busyUs: (1000 * busyMs) / n, clientUs: (1000 * clientMs) / n };
 }
@@ -358,8 +358,13 @@ async function openLoop(server: Started, rate: number, seconds: number, connecti
   const elapsed = (performance.now() - start) / 1000;
   client.close();
   latencies.sort((a, b) => a - b);
-  const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
+  const pct = (p: number): number => percentile(latencies, p);
   return { due: total, answered: latencies.length, rps: latencies.length / elapsed, p50: pct(50), p99: pct(99), max: latencies[latencies.length - 1], errors };
+}
+
+/** The p-th percentile of sorted values. */
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 interface Started {
