@@ -2,9 +2,10 @@
 // note, query, modules, data, input, want_result, want_error_code, want_error, strict_error,
 // sort_bindings, skip). Set CONFORMANCE_FILTER=<substring> to run only matching files or notes.
 //
-// Every case runs twice: with everything generated as JavaScript from the first run, and with
+// Every case runs three times: with everything generated as JavaScript from the first run, with
 // the closure tier alone, which the generated code hands unusual expressions to (the engine
-// starts on closures and generates what runs often, see src/rego/tiers.ts). Both must give the
+// starts on closures and generates what runs often, see src/rego/tiers.ts), and generated with
+// the markers of `test --coverage` in every body (src/rego/coverage.ts). All must give the
 // case's answer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +17,7 @@ import { RegoError, RegoErrors } from '../src/rego/errors.js';
 import { fromJSON, stringifyJSON, toJSON, type Value } from '../src/rego/value.js';
 import { parseTerm } from '../src/rego/parser.js';
 import { setCompilation } from '../src/rego/tiers.js';
+import { Coverage } from '../src/rego/coverage.js';
 import { projectRoot } from './helpers/paths.js';
 
 interface Case {
@@ -59,10 +61,12 @@ function errorOf(e: unknown): { code: string; message: string } | undefined {
   return undefined;
 }
 
-export function runCase(c: Case): void {
+/** Runs one case; `covered`: with test-coverage markers in every body, which must change nothing. */
+export function runCase(c: Case, covered = false): void {
   let results: Array<Record<string, unknown>>;
   try {
     const policy = compilePolicies((c.modules ?? []).map((text, i) => ({ file: `module-${i}.rego`, text })));
+    if (covered) new Coverage().instrument(policy);
     const q = prepareQuery(policy, c.query);
     let input: Value | undefined = c.input === undefined ? undefined : fromJSON(c.input);
     if (c.input_term !== undefined) {
@@ -109,14 +113,14 @@ for (const file of yamlFiles(casesDir)) {
   }
   const cases = (doc?.cases ?? []).filter((c) => !filter || rel.includes(filter) || c.note.includes(filter));
   if (cases.length === 0) continue;
-  for (const mode of ['generated', 'closures'] as const) {
-    test(mode === 'generated' ? rel : `${rel} (closures)`, async (t) => {
+  for (const mode of ['generated', 'closures', 'covered'] as const) {
+    test(mode === 'generated' ? rel : `${rel} (${mode})`, async (t) => {
       for (const c of cases) {
         await t.test(c.note, { skip: c.skip ? String(c.skip) : false }, () => {
           // Bodies compile on first evaluation, within the case.
-          setCompilation(mode);
+          setCompilation(mode === 'closures' ? 'closures' : 'generated');
           try {
-            runCase(c);
+            runCase(c, mode === 'covered');
           } finally {
             setCompilation('tiered');
           }

@@ -8,7 +8,8 @@ import { prepareQuery } from '../rego/index.js';
 import { parseModule } from '../rego/parser.js';
 import { stringifyJSON, type Value } from '../rego/value.js';
 import { loadPolicySet } from '../runtime/policy-set.js';
-import { formatTestReport, runTests } from '../runtime/tester.js';
+import { formatCoverageShortfall, formatTestReport, runTests } from '../runtime/tester.js';
+import { Coverage } from '../rego/coverage.js';
 import { ExitCode, UserError, regoVersionOf } from './common.js';
 import { formatErrors, resultSetJSON, resultSetPretty, userErrors } from './output.js';
 import { registerRunCommand } from './run.js';
@@ -111,6 +112,12 @@ export function buildProgram(): Command {
     })
     .option('--v0-compatible', 'accept only Rego v0 syntax')
     .option('--strict-builtin-errors', 'treat builtin errors as fatal')
+    .option('-c, --coverage', 'print the coverage report (JSON, as opa test --coverage) instead of the results')
+    .option('--threshold <percent>', 'fail (exit 2) when coverage is below this percentage (implies --coverage)', (v) => {
+      const n = Number(v);
+      if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError('code coverage threshold must be between 0 and 100');
+      return n;
+    })
     .action(async (paths: string[], o) => {
       let run: RegExp | undefined;
       if (o.run) {
@@ -121,12 +128,29 @@ export function buildProgram(): Command {
         }
       }
       const set = await loadPolicySet(paths, { regoVersion: regoVersionOf(o) });
+      const coverage = o.coverage || o.threshold !== undefined ? new Coverage() : undefined;
       const results = runTests(set.policy, {
         data: set.data,
         run,
         strictBuiltinErrors: o.strictBuiltinErrors,
         timeoutMs: o.timeout ? o.timeout * 1000 : undefined,
+        coverage,
       });
+      if (coverage) {
+        // As opa test: failures instead of the report, and no report when below the threshold.
+        if (results.some((r) => r.fail || r.error)) {
+          process.stderr.write(formatTestReport(results, false) + '\n');
+          throw new ExitCode(2);
+        }
+        const report = coverage.report();
+        const threshold: number = o.threshold ?? 0;
+        if (report.coverage < threshold) {
+          process.stderr.write(formatCoverageShortfall(report, threshold, Boolean(o.verbose)) + '\n');
+          throw new ExitCode(2);
+        }
+        process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+        return;
+      }
       if (o.format === 'json') process.stdout.write(stringifyJSON(results, 2, false) + '\n');
       else process.stdout.write(formatTestReport(results, Boolean(o.verbose)) + '\n');
       if (results.some((r) => r.fail || r.error)) throw new ExitCode(2);

@@ -126,7 +126,9 @@ export function generateRules(node: RuleNode, tier: ClosureTier): RulesFn | null
     return first.constValue !== undefined && chain.length === 1 ? `if (result === undefined || !equal(result, ${src.ref(first.constValue)})) {\n${body}\n}` : body;
   });
   const fallback = node.defaultRule?.constValue;
-  const tail = fallback === undefined ? '' : `if (result === undefined) result = ${src.ref(fallback)};`;
+  const onDefault = node.defaultRule?.onDefault;
+  const used = onDefault ? ` ${src.ref(onDefault)}();` : '';
+  const tail = fallback === undefined ? '' : `if (result === undefined) { result = ${src.ref(fallback)};${used} }`;
   return src.compile('function rules(ev, args, call) {\nlet result;', `${code.join('\n')}\n${tail}`, 'return result;\n}') as RulesFn | null;
 }
 

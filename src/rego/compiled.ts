@@ -99,6 +99,8 @@ export interface CRule {
   valueTier?: Tier<SingleFn>;
   /** Function parameters matched in place; null when they need general unification. */
   argsMatch?: ArgMatcher | null;
+  /** Default rules under coverage (coverage.ts): called when the default value is used. */
+  onDefault?: () => void;
 }
 
 export class RuleNode {

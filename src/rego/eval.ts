@@ -809,7 +809,7 @@ export class Evaluator {
           return false;
         });
       }
-      if (result === undefined && node.defaultRule) result = node.defaultRule.constValue;
+      if (result === undefined && node.defaultRule) result = defaultValue(node.defaultRule);
       return result;
     }
     if (kind === 'multi') {
@@ -1028,7 +1028,7 @@ export class Evaluator {
       if (result !== undefined && rule.constValue !== undefined && equal(rule.constValue, result) && !rule.else) continue;
       this.evalRuleChain(rule, onValue, args);
     }
-    if (result === undefined && node.defaultRule) result = node.defaultRule.constValue;
+    if (result === undefined && node.defaultRule) result = defaultValue(node.defaultRule);
     return result;
   }
 
@@ -1083,6 +1083,12 @@ export { UndefinedWith };
 /** A node's complete rules or function as generated code, once hot (see tiers.ts); null until then, or never. */
 function generatedRules(node: RuleNode): RulesFn | null {
   return (node.rulesTier ??= rulesTier(node)).current();
+}
+
+/** The value of a default rule, used because no other rule gave one. */
+function defaultValue(rule: CRule): Value | undefined {
+  rule.onDefault?.();
+  return rule.constValue;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import { compile } from '../rego/compiler.js';
 import { RegoError, RegoErrors } from '../rego/errors.js';
 import { prepareQuery } from '../rego/index.js';
 import type { CompiledPolicy } from '../rego/compiled.js';
+import type { Coverage, CoverageReport } from '../rego/coverage.js';
 import type { Value } from '../rego/value.js';
 
 export interface TestResult {
@@ -27,6 +28,8 @@ export interface TestOptions {
   strictBuiltinErrors?: boolean;
   /** Per-test time limit in ms (default 5 s). */
   timeoutMs?: number;
+  /** Records the lines the tests reach (`test --coverage`); the policy must not have run yet. */
+  coverage?: Coverage;
 }
 
 interface TestRule {
@@ -82,6 +85,11 @@ function policyWithOnly(policy: CompiledPolicy, t: TestRule): CompiledPolicy {
 
 export function runTests(policy: CompiledPolicy, opts: TestOptions): TestResult[] {
   const results: TestResult[] = [];
+  const instrumented = (p: CompiledPolicy): CompiledPolicy => {
+    opts.coverage?.instrument(p);
+    return p;
+  };
+  instrumented(policy);
   for (const t of collectTests(policy)) {
     const full = `data.${t.pkg}.${t.name}`;
     if (opts.run && !opts.run.test(`data.${t.pkg}.${t.reported}`)) continue;
@@ -96,7 +104,7 @@ export function runTests(policy: CompiledPolicy, opts: TestOptions): TestResult[
     let value: Value | undefined;
     let error: TestResult['error'];
     try {
-      const q = prepareQuery(t.alone ? policyWithOnly(policy, t) : policy, full);
+      const q = prepareQuery(t.alone ? instrumented(policyWithOnly(policy, t)) : policy, full);
       value = q.evalValue({
         data: opts.data,
         strictBuiltinErrors: opts.strictBuiltinErrors,
@@ -157,6 +165,18 @@ export function formatTestReport(results: TestResult[], verbose: boolean): strin
   for (const s of ['PASS', 'FAIL', 'SKIPPED', 'ERROR']) {
     const n = count(s);
     if (n > 0) lines.push(`${s}: ${n}/${total}`);
+  }
+  return lines.join('\n');
+}
+
+/** Why `test --threshold` failed, as `opa test` says it; verbose: with the lines not covered. */
+export function formatCoverageShortfall(report: CoverageReport, threshold: number, verbose: boolean): string {
+  const lines = [`Code coverage threshold not met: got ${report.coverage.toFixed(2)} instead of ${threshold.toFixed(2)}`];
+  if (verbose) {
+    lines.push('Lines not covered:');
+    for (const [file, fc] of Object.entries(report.files)) {
+      for (const r of fc.not_covered ?? []) lines.push(`\t${file}:${r.start.row === r.end.row ? r.start.row : `${r.start.row}-${r.end.row}`}`);
+    }
   }
   return lines.join('\n');
 }
