@@ -102,6 +102,8 @@ test_empty_component_rejected if {
 
 test_empty_string_rejected if ref.parse("") == {"valid": false, "error": "image reference is empty"}
 
+test_registry_without_repository_rejected if ref.parse("quay.io/") == {"valid": false, "error": "repository name must not be empty"}
+
 test_non_string_rejected if ref.parse(7).valid == false
 
 test_port_without_path_is_a_tag if {

@@ -39,8 +39,6 @@ images contains image if {
 # Each image is parsed once per decision (a rule's value is computed once per query).
 references[image] := image_reference.parse(image) if some image in images
 
-reference(image) := references[image]
-
 # The images the rules check, with their references: valid and not exempt. Computed once, so that
 # each rule iterates these instead of checking every image again.
 _checked[image] := r if {
@@ -77,12 +75,7 @@ action(rule) := a if {
 	a in actions
 }
 
-active(rule) if {
-	action(rule) != "off"
-	not namespace_exempt
-}
-
-# _active_action(rule): the rule's action when it is active (what active and action answer).
+# _active_action(rule): the rule's action when it is on and the namespace is not exempt.
 # The rules ask for it after their own settings, so a rule with nothing to check costs nothing.
 _active_action(rule) := a if {
 	a := action(rule)
@@ -96,12 +89,6 @@ _active_action(rule) := a if {
 namespace_exempt if {
 	some pattern in object.get(config, ["exempt", "namespaces"], [])
 	glob.match(pattern, null, namespace)
-}
-
-image_exempt(image) if {
-	r := reference(image)
-	r.valid
-	_exempt(r)
 }
 
 _exempt_images := object.get(config, ["exempt", "images"], [])
@@ -161,9 +148,6 @@ audit_annotations[rule] := concat("; ", sort(messages)) if {
 	some rule in {v.rule | some v in violations; v.action == "audit"}
 	messages := [v.message | some v in violations; v.rule == rule; v.action == "audit"]
 }
-
-# violation(rule, image, message): the record every rule produces.
-violation(rule, image, message) := {"rule": rule, "image": image, "action": action(rule), "message": message}
 
 # ---------------------------------------------------------------------------------------------
 # Rule "references": an image the reference grammar refuses can never be checked by the other

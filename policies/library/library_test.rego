@@ -220,7 +220,11 @@ test_exempt_images_do_not_exempt_lookalikes if {
 test_config_problems_reported if {
 	cfg := {
 		"pinning": {"action": "block", "require": {"*": "sha"}},
-		"vulnerabilities": {"minimum_severity": "Severe", "missing_scan_data": "ignore", "max_report_age": "a week", "exceptions": [{"id": "CVE-1"}]},
+		"vulnerabilities": {"minimum_severity": "Severe", "missing_scan_data": "ignore", "max_report_age": "a week", "exceptions": [
+			{"id": "CVE-1"},
+			{"id": "CVE-2", "reason": "r", "expires": "2027-01-31"},
+			{"id": "CVE-3", "reason": "r", "expires": "2027-01-31T00:00:00Z"},
+		]},
 	}
 	problems := lib.config_problems with data.image_policy as cfg
 	problems == {
@@ -229,6 +233,7 @@ test_config_problems_reported if {
 		"vulnerabilities.minimum_severity: Severe is not one of Unknown, Negligible, Low, Medium, High, Critical, Defcon1",
 		"vulnerabilities.missing_scan_data: ignore is not one of deny, warn, audit, allow",
 		"vulnerabilities.exceptions[0] (CVE-1): an exception needs an id, a reason and an RFC 3339 expiry date",
+		"vulnerabilities.exceptions[1] (CVE-2): an exception needs an id, a reason and an RFC 3339 expiry date",
 		"vulnerabilities.max_report_age: a week is not a duration such as 168h",
 	}
 }

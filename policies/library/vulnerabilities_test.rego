@@ -61,6 +61,9 @@ test_minimum_severity if {
 	result({"minimum_severity": "Defcon1"}, "dev", ["quay.io/acme/app:1.0"]) == set()
 }
 
+# An unknown minimum is a configuration problem (library_test.rego), and denies nothing.
+test_unknown_minimum_severity_denies_nothing if result({"minimum_severity": "Severe"}, "dev", ["quay.io/acme/app:1.0"]) == set()
+
 test_minimum_severity_per_namespace if {
 	v := {"minimum_severity": {"production": "Critical"}}
 	count(result(v, "production", ["quay.io/acme/app:1.0"])) == 1

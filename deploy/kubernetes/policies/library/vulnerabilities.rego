@@ -115,7 +115,8 @@ _age_note := sprintf(" (reports older than %s count as missing)", [vulnerability
 # found(r): the vulnerabilities of an image at or above the minimum severity, by name.
 # Clair omits Features and Vulnerabilities when they are empty: such a layer or feature simply
 # contributes nothing. At the lowest minimum every vulnerability counts (an entry must still be
-# an object, as the severity lookup requires), so no severity is looked up.
+# an object, as the severity lookup requires), so no severity is looked up. Undefined when the
+# minimum is not a known severity (config_problems names it): nothing is denied then.
 found(r) := {v.Name |
 	some doc in _reports(r)
 	some feature in doc.Layer.Features
@@ -130,18 +131,9 @@ found(r) := {v.Name |
 	object.get(_severity_ranks, object.get(v, "Severity", "Unknown"), 0) >= _minimum_rank
 } if {
 	_minimum_rank > 0
-} else := set()
-
-# exception_applies(id, image, r): an exception with a reason that has not expired covers it.
-exception_applies(id, r) if {
-	some e in object.get(vulnerability_config, "exceptions", [])
-	e.id == id
-	_exception_valid(e)
-	time.now_ns() < time.parse_rfc3339_ns(e.expires)
-	_exception_scope(e, r)
 }
 
-# _excepted(r): the ids of the exceptions that cover the image (as exception_applies).
+# _excepted(r): the ids of the exceptions with a reason that have not expired and cover the image.
 _excepted(r) := {e.id |
 	some e in _live_exceptions
 	_exception_scope(e, r)
