@@ -2,24 +2,8 @@
 // codes and one-line errors. Runs the real CLI (bin/image-enforcer.js) as a child process.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { projectRoot } from './helpers/paths.js';
-
-const root = projectRoot();
-
-function cli(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [join(root, 'bin/image-enforcer.js'), ...args], { cwd: root, encoding: 'utf8' });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-function tmp(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'ie-cli-'));
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-  return dir;
-}
+import { cli, tempFiles as tmp } from './helpers/cli.js';
 
 test('eval --format json prints OPA\'s result shape with text and location', () => {
   const r = cli('eval', '-d', 'policies', '-d', 'data', 'x := data.mock.allowed.spec.namespace');

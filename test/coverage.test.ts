@@ -7,18 +7,13 @@
 // which runs every case a third time with coverage markers (test/conformance.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compilePolicies, prepareQuery } from '../src/rego/index.js';
 import { Coverage, type CoverageReport, type FileCoverage } from '../src/rego/coverage.js';
 import { setCompilation, TIER_UP, type Compilation } from '../src/rego/tiers.js';
 import { fromJSON, type Value } from '../src/rego/value.js';
 import { runTests } from '../src/runtime/tester.js';
-import { projectRoot } from './helpers/paths.js';
-
-const root = projectRoot();
+import { cli, tempFiles } from './helpers/cli.js';
 
 /** Rows listed in a file's ranges. */
 function rows(ranges: FileCoverage['covered']): number[] {
@@ -211,17 +206,6 @@ test('coverage: repeated test rules run one definition at a time and all count',
 // ---------------------------------------------------------------------------------------------
 // The command
 
-function cli(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [join(root, 'bin/image-enforcer.js'), ...args], { cwd: root, encoding: 'utf8' });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-function policyDir(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'ie-coverage-'));
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-  return dir;
-}
-
 const POLICY = `package img
 
 deny contains msg if {
@@ -244,7 +228,7 @@ test_latest if {
 `;
 
 test('test --coverage prints the JSON report instead of the results; --threshold fails below it with the lines not covered', () => {
-  const dir = policyDir({ 'img.rego': POLICY, 'img_test.rego': TESTS });
+  const dir = tempFiles({ 'img.rego': POLICY, 'img_test.rego': TESTS });
   let r = cli('test', '--coverage', dir);
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout) as CoverageReport;
@@ -274,7 +258,7 @@ test('test --coverage prints the JSON report instead of the results; --threshold
 });
 
 test('test --coverage: failing tests are reported instead of the coverage (exit 2); a bad threshold is a usage error', () => {
-  const dir = policyDir({ 'img.rego': POLICY, 'img_test.rego': TESTS.replace('"no latest" in', '"no registry" in') });
+  const dir = tempFiles({ 'img.rego': POLICY, 'img_test.rego': TESTS.replace('"no latest" in', '"no registry" in') });
   let r = cli('test', '--coverage', dir);
   assert.equal(r.code, 2);
   assert.equal(r.stdout, '');

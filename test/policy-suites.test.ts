@@ -4,27 +4,16 @@
 // The CLI runs from dist/ (bin/image-enforcer.js), so `npx tsc -p .` must have been run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from './helpers/paths.js';
+import { cli, type CliRun as Run } from './helpers/cli.js';
 
 
 const root = projectRoot();
 const suites = 'test/fixtures/policy-suites';
 const k8s = `${suites}/k8s-admission`;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(...args: string[]): Run {
-  const r = spawnSync(process.execPath, ['bin/image-enforcer.js', ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
-  if (r.error) throw r.error;
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 interface JsonResult {
   location: { file: string; row: number; col: number };
