@@ -29,6 +29,7 @@ import {
   type ContainerImage,
   type ContainerList,
   type JSONObject,
+  type WorkloadKind,
 } from './pod-specs.js';
 
 export const DEFAULT_DECISION = 'data.io.k8s.image_policy.verify';
@@ -83,7 +84,7 @@ export interface AdmitResult {
   error?: string;
 }
 
-interface AdmissionResponse {
+export interface AdmissionResponse {
   uid: string;
   allowed: boolean;
   status?: { code: number; reason?: string; message: string };
@@ -137,23 +138,54 @@ function kindOf(v: unknown): string {
  * value, or the raw text.
  */
 export function admit(runtime: AdmissionRuntime, body: unknown, opts: AdmitOptions): AdmitResult {
+  const r = readReview(body, opts);
+  if ('done' in r) return r.done;
+  try {
+    return evaluate(runtime, r.input, opts, r.started, r.uid, r.images, r.answer);
+  } catch (e) {
+    // A bug here must not take the webhook down: answer like any other evaluation failure.
+    return failure(opts, `internal error: ${(e as Error)?.message ?? String(e)}`, r.uid, r.answer);
+  }
+}
+
+/** An AdmissionReview read up to the policy input, for the validating and the mutating webhook. */
+export interface ReviewedRequest {
+  uid: string;
+  /** When the request arrived: evaluation deadlines count from here. */
+  started: number;
+  kind: WorkloadKind;
+  /** The images of the object, and for an UPDATE those of the old object. */
+  images: ContainerImage[];
+  oldImages: ContainerImage[];
+  /** The policy input (buildInput). */
+  input: JSONObject;
+  /** Wraps a response in the AdmissionReview of the request's apiVersion. */
+  answer: Answer;
+}
+
+/**
+ * Reads and checks an AdmissionReview up to the policy input. `done` is the whole answer when
+ * there is nothing to decide: a malformed body (HTTP 400), an invalid request, an operation or
+ * kind without images, or an UPDATE that changes no image. Never throws.
+ */
+export function readReview(body: unknown, opts: Pick<AdmitOptions, 'failureMode' | 'recheckUnchangedImages'>): { done: AdmitResult } | ReviewedRequest {
   const started = Date.now();
   const decoded = decodeBody(body);
-  if ('error' in decoded) return badRequest(decoded.error);
+  if ('error' in decoded) return { done: badRequest(decoded.error) };
   const review = decoded.value;
-  if (review === undefined) return badRequest('the body is empty: expected the AdmissionReview the API server sends');
-  if (!isJSONObject(review)) return badRequest(`expected an AdmissionReview object, got ${kindOf(review)}`);
+  if (review === undefined) return { done: badRequest('the body is empty: expected the AdmissionReview the API server sends') };
+  if (!isJSONObject(review)) return { done: badRequest(`expected an AdmissionReview object, got ${kindOf(review)}`) };
   if (review.kind !== 'AdmissionReview') {
-    return badRequest(`expected kind "AdmissionReview", got ${review.kind === undefined ? 'none' : jsonText(review.kind)}`);
+    return { done: badRequest(`expected kind "AdmissionReview", got ${review.kind === undefined ? 'none' : jsonText(review.kind)}`) };
   }
   const apiVersion = review.apiVersion;
   if (typeof apiVersion !== 'string' || !(SUPPORTED_VERSIONS as readonly string[]).includes(apiVersion)) {
-    return badRequest(`unsupported apiVersion ${apiVersion === undefined ? '(none)' : jsonText(apiVersion)}: expected ${SUPPORTED_VERSIONS.join(' or ')}`);
+    return { done: badRequest(`unsupported apiVersion ${apiVersion === undefined ? '(none)' : jsonText(apiVersion)}: expected ${SUPPORTED_VERSIONS.join(' or ')}`) };
   }
   const request = review.request;
-  if (!isJSONObject(request)) return badRequest('missing "request": an AdmissionReview from the API server carries the request to review');
+  if (!isJSONObject(request)) return { done: badRequest('missing "request": an AdmissionReview from the API server carries the request to review') };
   const uid = request.uid;
-  if (typeof uid !== 'string' || uid === '') return badRequest('missing "request.uid": the response must echo it');
+  if (typeof uid !== 'string' || uid === '') return { done: badRequest('missing "request.uid": the response must echo it') };
   const dryRun = request.dryRun === true;
 
   const answer = (response: AdmissionResponse, outcome: AdmitOutcome, extra: Partial<AdmitResult> = {}): AdmitResult => ({
@@ -163,13 +195,14 @@ export function admit(runtime: AdmissionRuntime, body: unknown, opts: AdmitOptio
     dryRun,
     ...extra,
   });
-  const invalid = (message: string): AdmitResult =>
-    answer({ uid, allowed: false, status: { code: 400, reason: 'BadRequest', message: `invalid admission request: ${message}` } }, 'invalid');
-  const skip = (why: string): AdmitResult => answer({ uid, allowed: true, auditAnnotations: { [AUDIT_SKIPPED]: why } }, 'skipped');
+  const invalid = (message: string): { done: AdmitResult } => ({
+    done: answer({ uid, allowed: false, status: { code: 400, reason: 'BadRequest', message: `invalid admission request: ${message}` } }, 'invalid'),
+  });
+  const skip = (why?: string): { done: AdmitResult } => ({ done: answer(why ? { uid, allowed: true, auditAnnotations: { [AUDIT_SKIPPED]: why } } : { uid, allowed: true }, 'skipped') });
 
   try {
     const operation = request.operation;
-    if (operation === 'DELETE' || operation === 'CONNECT') return answer({ uid, allowed: true }, 'skipped');
+    if (operation === 'DELETE' || operation === 'CONNECT') return skip();
     if (operation !== 'CREATE' && operation !== 'UPDATE') {
       return invalid(`request.operation must be CREATE, UPDATE, DELETE or CONNECT, got ${jsonText(operation ?? null)}`);
     }
@@ -202,22 +235,22 @@ export function admit(runtime: AdmissionRuntime, body: unknown, opts: AdmitOptio
 
     const found = podSpecImages(kind, object, lists);
     if (found.problems.length > 0) return invalid(found.problems.join('; '));
-    if (found.images.length === 0) return answer({ uid, allowed: true }, 'skipped');
+    if (found.images.length === 0) return skip();
+    const old = operation === 'UPDATE' ? podSpecImages(kind, request.oldObject, lists) : undefined;
     // An UPDATE that changes no image (labels, finalizers, replicas...) adds nothing to check, and
     // refusing it could keep a pod from ever being deleted after the policy got stricter. Pods a
     // controller creates from such an object are still checked on their own CREATE.
-    if (operation === 'UPDATE' && sub === '' && !opts.recheckUnchangedImages && sameImages(found.images, podSpecImages(kind, request.oldObject, lists))) {
-      return answer({ uid, allowed: true }, 'skipped');
-    }
+    if (old && sub === '' && !opts.recheckUnchangedImages && sameImages(found.images, old)) return skip();
 
     const namespace = typeof request.namespace === 'string' && request.namespace !== ''
       ? request.namespace
       : (isJSONObject(object.metadata) && typeof object.metadata.namespace === 'string' ? object.metadata.namespace : '');
     const input = buildInput(request, found.images, namespace, imagePolicyAnnotations(found.annotations));
-    return evaluate(runtime, input, opts, started, uid, found.images, answer);
+    const oldImages = old && old.problems.length === 0 ? old.images : [];
+    return { uid, started, kind, images: found.images, oldImages, input, answer };
   } catch (e) {
     // A bug here must not take the webhook down: answer like any other evaluation failure.
-    return failure(opts, `internal error: ${(e as Error)?.message ?? String(e)}`, uid, answer);
+    return { done: failure(opts, `internal error: ${(e as Error)?.message ?? String(e)}`, uid, answer) };
   }
 }
 
@@ -269,7 +302,7 @@ export function referenceDoc(image: string): JSONObject {
   };
 }
 
-type Answer = (response: AdmissionResponse, outcome: AdmitOutcome, extra?: Partial<AdmitResult>) => AdmitResult;
+export type Answer = (response: AdmissionResponse, outcome: AdmitOutcome, extra?: Partial<AdmitResult>) => AdmitResult;
 
 function evaluate(runtime: AdmissionRuntime, input: JSONObject, opts: AdmitOptions, started: number, uid: string, images: ContainerImage[], answer: Answer): AdmitResult {
   const decision = opts.decision ?? DEFAULT_DECISION;
@@ -309,7 +342,7 @@ function evaluate(runtime: AdmissionRuntime, input: JSONObject, opts: AdmitOptio
   return answer(response, status.allowed ? 'allowed' : 'denied', { input, result });
 }
 
-function failure(opts: AdmitOptions, message: string, uid: string, answer: Answer, input?: unknown, result?: unknown): AdmitResult {
+function failure(opts: Pick<AdmitOptions, 'failureMode'>, message: string, uid: string, answer: Answer, input?: unknown, result?: unknown): AdmitResult {
   if (opts.failureMode === 'allow') {
     return answer(
       {
