@@ -370,6 +370,7 @@ function routeOf(pathname: string): Route | undefined {
   if (pathname === '/v1/policies' || pathname === '/v1/policies/') return { label: 'v1/policies', methods: ['GET'] };
   if (pathname.startsWith('/v1/policies/')) return { label: 'v1/policies', methods: ['GET', 'PUT', 'DELETE'] };
   if (pathname === '/v1/admit' || pathname === '/v1/admit/') return { label: 'v1/admit', methods: ['POST'] };
+  if (pathname === '/v1/mutate' || pathname === '/v1/mutate/') return { label: 'v1/mutate', methods: ['POST'] };
   if (pathname === '/v1/query' || pathname === '/v1/query/') return { label: 'v1/query', methods: ['GET', 'POST'] };
   if (under('/health')) return { label: 'health', methods: ['GET'] };
   if (pathname === '/metrics' || pathname === '/metrics/') return { label: 'metrics', methods: ['GET'] };
@@ -383,6 +384,7 @@ const STATUSES: Record<string, number[]> = {
   'v1/data': [200, 204, 304, 400, 404, 405, 413, 415, 500],
   'v1/policies': [200, 400, 404, 405, 413, 415],
   'v1/admit': [200, 400, 405, 413, 415],
+  'v1/mutate': [200, 400, 405, 413, 415],
   'v1/query': [200, 400, 405, 413, 415, 500],
   health: [200, 400, 405, 500],
   metrics: [200, 405],
@@ -461,7 +463,7 @@ const CONTENT_TYPES = [
 function randomBody(r: Rng, label: string, method: string, path: string): { text: Buffer; kind: string } {
   const fits: Array<readonly [number, string]> = [];
   if (label === 'v0/data' || label === 'index') fits.push([8, 'review']);
-  if (label === 'v1/admit') fits.push([8, 'admission']);
+  if (label === 'v1/admit' || label === 'v1/mutate') fits.push([8, 'admission']);
   if (label === 'v1/data' && method === 'POST') fits.push([6, 'input']);
   if (label === 'v1/data' && method === 'PATCH') fits.push([8, 'patch']);
   if (label === 'v1/data' && method === 'PUT') fits.push([6, 'json']);
@@ -552,7 +554,7 @@ function caseAt(seed: number, index: number): Case {
   const r = new Rng(seed * 1_000_003 + index);
   const id = `seed=${seed} index=${index}`;
   const prefix = r.weighted<string>([
-    [12, '/v0/data'], [20, '/v1/data'], [3, '/v1/policies'], [8, '/v1/policies/'], [6, '/v1/query'], [6, '/v1/admit'], [3, '/health'],
+    [12, '/v0/data'], [20, '/v1/data'], [3, '/v1/policies'], [8, '/v1/policies/'], [6, '/v1/query'], [6, '/v1/admit'], [4, '/v1/mutate'], [3, '/health'],
     [2, '/metrics'], [3, '/'], [1, ''], [1, '/v2/data'], [1, '/v1/dat'], [1, '/healthz'], [1, '/v1'], [1, '//v1/data'], [1, '/V1/DATA'],
     [1, '/v1/admit/x'], [1, '/metrics/x'], [1, '/v1/query/x'],
   ]);

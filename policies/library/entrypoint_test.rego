@@ -61,3 +61,11 @@ test_library_decides_with_configuration if {
 		with data.clair as clair
 	v.status == {"allowed": true}
 }
+
+test_image_replacements_come_from_the_library if {
+	digest := "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	r := image_policy.image_replacements with input as review("production", ["nginx:1.25", "busybox"])
+		with data.image_policy as {"pinning": {"pin_digests": {"production": true}}}
+		with data.docker as {"images": {"docker.io/library/nginx:1.25": {"digest": digest}}}
+	r == {"nginx:1.25": concat("@", ["nginx:1.25", digest])}
+}

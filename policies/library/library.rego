@@ -243,6 +243,23 @@ _pinning_problems(image, r, level) := {msg |
 }
 
 # ---------------------------------------------------------------------------------------------
+# Digest pinning, for the mutating admission webhook (POST /v1/mutate): with pin_digests on in a
+# namespace, an image written without a digest is replaced by the same reference plus the digest
+# its tag points at now (data.docker.images, kept by image-enforcer sync). The image that was
+# scanned and admitted is then the image that runs, even if the tag is moved later. Images the
+# sync has not seen are left as they are (the vulnerabilities rule decides what to do with them).
+#   pinning: {pin_digests: {"*": false, "production": true}}
+
+image_replacements[image] := sprintf("%s@%s", [image, digest]) if {
+	setting(object.get(rule_config("pinning"), "pin_digests", false), namespace) == true
+	not namespace_exempt
+	some image, r in _checked
+	r.digest == null
+	digest := data.docker.images[sprintf("%s:%s", [r.name, r.effective_tag])].digest
+	regex.match(`^sha256:[0-9a-f]{64}$`, digest)
+}
+
+# ---------------------------------------------------------------------------------------------
 # Configuration problems, for `image-enforcer review` and tests.
 
 config_problems contains sprintf("%s.action: %v is not one of enforce, warn, audit, off", [rule, a]) if {
@@ -255,6 +272,11 @@ config_problems contains sprintf("%s.action: %v is not one of enforce, warn, aud
 config_problems contains sprintf("pinning.require: %v is not one of any, tag, no_latest, digest", [v]) if {
 	some v in _values(object.get(rule_config("pinning"), "require", "any"))
 	not pinning_levels[v]
+}
+
+config_problems contains sprintf("pinning.pin_digests: %v is not true or false", [v]) if {
+	some v in _values(object.get(rule_config("pinning"), "pin_digests", false))
+	not is_boolean(v)
 }
 
 rules := {"references", "registries", "naming", "pinning", "vulnerabilities"}

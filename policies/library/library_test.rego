@@ -179,6 +179,51 @@ test_pinning_messages if {
 }
 
 # ---------------------------------------------------------------------------------------------
+# digest pinning (image_replacements, for the mutating webhook)
+
+d1 := "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+
+# What the sync keeps: each synced tag with the digest it points at.
+synced := {"images": {
+	"docker.io/library/nginx:1.25": {"digest": d1},
+	"docker.io/library/nginx:latest": {"digest": d1},
+	"quay.io/acme/app:2": {"digest": "sha256:not-a-digest"},
+}}
+
+replacements(cfg, ns, images) := r if {
+	r := lib.image_replacements with data.image_policy as cfg
+		with data.docker as synced
+		with input as review(ns, images)
+}
+
+pin_digests := {"pinning": {"pin_digests": {"*": false, "production": true}}}
+
+test_pin_digests_replaces_synced_tags_in_the_namespaces_configured if {
+	images := ["nginx:1.25", "nginx", "docker.io/library/nginx:1.25", "nginx:1.24", concat("@", ["nginx:1.25", d])]
+	replacements(pin_digests, "production", images) == {
+		"nginx:1.25": concat("@", ["nginx:1.25", d1]),
+		"nginx": concat("@", ["nginx", d1]),
+		"docker.io/library/nginx:1.25": concat("@", ["docker.io/library/nginx:1.25", d1]),
+	}
+	replacements(pin_digests, "dev", images) == {}
+	replacements({"pinning": {"pin_digests": true}}, "dev", ["nginx:1.25"]) == {"nginx:1.25": concat("@", ["nginx:1.25", d1])}
+	replacements({"pinning": {"require": "digest"}}, "production", ["nginx:1.25"]) == {}
+}
+
+test_pin_digests_leaves_invalid_exempt_and_oddly_synced_images if {
+	replacements(pin_digests, "production", ["NGINX:1.25", "quay.io/acme/app:2"]) == {}
+	exempt := object.union(pin_digests, {"exempt": {"namespaces": ["prod*"]}})
+	replacements(exempt, "production", ["nginx:1.25"]) == {}
+	exempt_image := object.union(pin_digests, {"exempt": {"images": ["docker.io/library/nginx:*"]}})
+	replacements(exempt_image, "production", ["nginx:1.25"]) == {}
+}
+
+test_pin_digests_must_be_boolean if {
+	problems := lib.config_problems with data.image_policy as {"pinning": {"pin_digests": {"*": "yes", "production": true}}}
+	problems == {"pinning.pin_digests: yes is not true or false"}
+}
+
+# ---------------------------------------------------------------------------------------------
 # actions and exemptions
 
 test_actions_route_to_outputs if {

@@ -177,6 +177,8 @@ function decisionOf(outcome: AdmitOutcome): ReviewItem['decision'] {
   switch (outcome) {
     case 'allowed':
     case 'failed-open':
+    case 'mutated': // the mutating webhook's outcomes; review asks the validating one
+    case 'unchanged':
       return 'allowed';
     case 'denied':
       return 'denied';

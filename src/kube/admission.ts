@@ -66,7 +66,9 @@ export type AdmitOutcome =
   | 'skipped' // DELETE/CONNECT, other subresources, unknown kinds, no images
   | 'invalid' // a malformed request (400 status in the response, or HTTP 400)
   | 'failed-open'
-  | 'failed-closed';
+  | 'failed-closed'
+  | 'mutated' // the mutating webhook (mutation.ts) answered with a patch
+  | 'unchanged'; // ... or without one
 
 export interface AdmitResult {
   /** HTTP status to answer with: 200, or 400 when the body is not an AdmissionReview at all. */
@@ -90,6 +92,9 @@ export interface AdmissionResponse {
   status?: { code: number; reason?: string; message: string };
   warnings?: string[];
   auditAnnotations?: Record<string, string>;
+  /** Mutating webhook only: a base64-encoded JSON patch. */
+  patchType?: 'JSONPatch';
+  patch?: string;
 }
 
 /** Audit annotation keys this handler adds itself (the API server prefixes them with the webhook name). */
@@ -367,7 +372,7 @@ function failure(opts: Pick<AdmitOptions, 'failureMode'>, message: string, uid: 
   );
 }
 
-function evaluationError(e: unknown, timeoutMs: number): string {
+export function evaluationError(e: unknown, timeoutMs: number): string {
   const inner = e instanceof HaltError ? e.inner : e;
   const errs = inner instanceof RegoErrors ? inner.errors : inner instanceof RegoError ? [inner] : [];
   if (errs.some((x) => x.code === 'eval_cancel_error')) return `evaluation took longer than the time limit of ${timeoutMs} ms`;

@@ -7,6 +7,7 @@ import type { BuiltinHooks } from '../rego/builtins/registry.js';
 import { HaltError, RegoError, RegoErrors } from '../rego/errors.js';
 import type { EvalOutcome, PreparedQuery } from '../rego/index.js';
 import { admit, type FailureMode } from '../kube/admission.js';
+import { mutate } from '../kube/mutation.js';
 import { RObject, fromJSON, isObject, stringifyJSON, type Value } from '../rego/value.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { StoreError, parsePointer, type JsonPatchOp } from '../store/index.js';
@@ -169,7 +170,10 @@ export class Api {
       // The validating admission webhook. Open without a token: API servers of managed
       // clusters cannot be given credentials for webhooks; TLS and the network protect it, and
       // it only answers decisions (it reads no stored documents back to the caller).
-      { prefix: '/v1/admit', exact: true, route: { label: 'v1/admit', open: true, methods: { POST: (c) => this.admission(c) } } },
+      { prefix: '/v1/admit', exact: true, route: { label: 'v1/admit', open: true, methods: { POST: (c) => this.admission(c, 'v1/admit') } } },
+      // The mutating admission webhook (images replaced by the policy, e.g. pinned to digests):
+      // open for the same reasons; it only answers a patch of the caller's own object.
+      { prefix: '/v1/mutate', exact: true, route: { label: 'v1/mutate', open: true, methods: { POST: (c) => this.admission(c, 'v1/mutate') } } },
       { prefix: '/v1/query', exact: true, route: { label: 'v1/query', methods: { GET: (c) => this.queryGet(c), POST: (c) => this.queryPost(c) } } },
       { prefix: '/health', exact: false, route: health },
       { prefix: '/metrics', exact: true, route: { label: 'metrics', diagnostic: true, methods: { GET: (c) => this.prometheus(c) } } },
@@ -553,9 +557,10 @@ export class Api {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Validating admission webhook: AdmissionReview in, AdmissionReview out (src/kube/admission.ts).
+  // Admission webhooks: AdmissionReview in, AdmissionReview out. /v1/admit validates
+  // (src/kube/admission.ts), /v1/mutate replaces images (src/kube/mutation.ts).
 
-  private async admission(c: Ctx): Promise<void> {
+  private async admission(c: Ctx, handler: 'v1/admit' | 'v1/mutate'): Promise<void> {
     let body: Value | undefined;
     try {
       body = await this.readDocument(c);
@@ -564,14 +569,15 @@ export class Api {
       throw badRequest(`body is not a valid AdmissionReview: ${(e as Error).message}`);
     }
     const t0 = process.hrtime.bigint();
-    const r = admit(this.runtime, body, { failureMode: this.o.admission.failureMode, timeoutMs: this.o.admission.timeoutMs, hooks: this.o.hooks });
+    const { failureMode, timeoutMs } = this.o.admission;
+    const r = handler === 'v1/admit' ? admit(this.runtime, body, { failureMode, timeoutMs, hooks: this.o.hooks }) : mutate(this.runtime, body, { timeoutMs, hooks: this.o.hooks });
     c.evalNs = process.hrtime.bigint() - t0;
-    this.o.metrics.decisions.inc({ handler: 'v1/admit', outcome: r.outcome });
+    this.o.metrics.decisions.inc({ handler, outcome: r.outcome });
     // A dry run has no side effects: no decision log.
     if (!r.dryRun && r.input !== undefined) {
       const id = this.o.decisionLog?.newId();
       const error: ErrorBody | undefined = r.error ? { code: 'evaluation_error', message: r.error } : undefined;
-      this.logDecision(c, id, 'v1/admit', fromJSON(r.input), r.result === undefined ? undefined : fromJSON(r.result), error);
+      this.logDecision(c, id, handler, fromJSON(r.input), r.result === undefined ? undefined : fromJSON(r.result), error);
     }
     this.send(c.res, r.statusCode, r.body, c.pretty);
   }

@@ -39,3 +39,7 @@ audit_annotations[key] := value if some key, value in library.audit_annotations
 details["warnings"] := sort(warnings) if count(warnings) > 0
 
 details["auditAnnotations"] := audit_annotations if count(audit_annotations) > 0
+
+# The mutating admission webhook (POST /v1/mutate) asks for this: images to replace, from the
+# image as written to the image to use (the library pins tags to digests where configured).
+image_replacements[image] := replacement if some image, replacement in library.image_replacements
