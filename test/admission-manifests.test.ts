@@ -1,7 +1,8 @@
-// deploy/kubernetes/admission: the ValidatingWebhookConfiguration validates against the Kubernetes
-// schema (kubernetes-models) and routes exactly the kinds the handler reads to /v1/admit on the
-// enforcer's Service; the cert-manager resources and install-tls.sh produce a certificate the API
-// server would accept for <service>.<namespace>.svc.
+// deploy/kubernetes/admission: the ValidatingWebhookConfiguration and the (optional)
+// MutatingWebhookConfiguration validate against the Kubernetes schemas (kubernetes-models) and
+// route exactly the kinds the handlers read to /v1/admit and /v1/mutate on the enforcer's
+// Service; the cert-manager resources and install-tls.sh produce a certificate the API server
+// would accept for <service>.<namespace>.svc and put its CA into both configurations.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
@@ -12,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
-import { ValidatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
+import { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { supportedKinds } from '../src/kube/pod-specs.js';
 import { projectRoot } from './helpers/paths.js';
 import { request } from './fixtures/server/client.js';
@@ -38,6 +39,8 @@ interface Webhook {
 const vwcText = readFileSync(join(adir, 'webhook', 'validating-webhook.yaml'), 'utf8');
 const vwc = parse(vwcText) as { apiVersion: string; kind: string; metadata: { name: string }; webhooks: Webhook[] };
 const [hook] = vwc.webhooks;
+const mwc = parse(readFileSync(join(adir, 'mutating', 'webhook', 'mutating-webhook.yaml'), 'utf8')) as typeof vwc & { webhooks: Array<Webhook & { reinvocationPolicy: string }> };
+const [mhook] = mwc.webhooks;
 
 test('webhook configuration validates against the Kubernetes schema', () => {
   new ValidatingWebhookConfiguration(vwc as unknown as ConstructorParameters<typeof ValidatingWebhookConfiguration>[0]).validate();
@@ -85,6 +88,25 @@ test('webhook configuration: calls the enforcer Service, whose own namespace is 
   assert.ok(hook!.namespaceSelector.matchExpressions[0]!.values.includes(k.namespace), 'the enforcer cannot block its own recovery');
 });
 
+test('mutating webhook configuration: valid, the validating webhook\'s kinds and namespaces, /v1/mutate, best effort', () => {
+  new MutatingWebhookConfiguration(mwc as unknown as ConstructorParameters<typeof MutatingWebhookConfiguration>[0]).validate();
+  const broken = structuredClone(mwc) as unknown as { webhooks: Array<Obj> };
+  broken.webhooks[0]!.reinvocationPolicy = 7;
+  assert.throws(() => new MutatingWebhookConfiguration(broken as unknown as ConstructorParameters<typeof MutatingWebhookConfiguration>[0]).validate());
+  assert.equal(mwc.webhooks.length, 1);
+  assert.equal(mwc.metadata.name, vwc.metadata.name, 'install-tls.sh patches both under one name');
+  assert.notEqual(mhook!.name, hook!.name);
+  assert.deepEqual(mhook!.rules, hook!.rules);
+  assert.deepEqual(mhook!.namespaceSelector, hook!.namespaceSelector);
+  assert.deepEqual(mhook!.admissionReviewVersions, ['v1']);
+  assert.equal(mhook!.sideEffects, 'None');
+  // Pinning is best effort; the validating webhook still fails closed.
+  assert.equal(mhook!.failurePolicy, 'Ignore');
+  assert.equal(mhook!.reinvocationPolicy, 'IfNeeded');
+  assert.equal(mhook!.matchPolicy, 'Equivalent');
+  assert.deepEqual(mhook!.clientConfig, { service: { ...hook!.clientConfig.service, path: '/v1/mutate' } });
+});
+
 test('cert-manager: serving certificate for <svc>.<ns>.svc in the Secret the Deployment mounts, CA injected', () => {
   const docs = parseAllDocuments(readFileSync(join(adir, 'cert-manager', 'certificate.yaml'), 'utf8')).map((d) => d.toJS() as Obj & { kind: string; metadata: { name: string; namespace: string }; spec: Obj });
   const s = hook!.clientConfig.service;
@@ -109,12 +131,12 @@ test('kustomizations render (when kubectl is installed)', (t) => {
     t.skip('kubectl is not installed');
     return;
   }
-  for (const dir of ['webhook', 'cert-manager']) {
+  for (const dir of ['webhook', 'cert-manager', 'mutating/webhook', 'mutating/cert-manager']) {
     const r = spawnSync('kubectl', ['kustomize', join(adir, dir)], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const kinds = parseAllDocuments(r.stdout).map((d) => (d.toJS() as { kind: string }).kind);
-    assert.ok(kinds.includes('ValidatingWebhookConfiguration'), dir);
-    if (dir === 'cert-manager') assert.match(r.stdout, /cert-manager.io\/inject-ca-from: image-enforcer\/image-enforcer-serving/);
+    assert.ok(kinds.includes(dir.startsWith('mutating') ? 'MutatingWebhookConfiguration' : 'ValidatingWebhookConfiguration'), dir);
+    if (dir.endsWith('cert-manager')) assert.match(r.stdout, /cert-manager.io\/inject-ca-from: image-enforcer\/image-enforcer-serving/);
   }
 });
 
@@ -181,19 +203,21 @@ test('install-tls.sh: other names, and bad arguments refused', async () => {
   }
 });
 
-/** A stand-in kubectl that records its calls and answers `get` as if the webhook existed (or not). */
-function fakeKubectl(dir: string, webhookExists: boolean): string {
+/** A stand-in kubectl that records its calls and answers `get` as if the webhooks existed (or not). */
+function fakeKubectl(dir: string, webhookExists: boolean, mutatingExists = false): string {
   const file = join(dir, 'kubectl');
+  const get = (exists: boolean, count: string) => (exists ? `case "$*" in *jsonpath*) printf ${count} ;; esac; exit 0` : 'exit 1');
   writeFileSync(
     file,
     `#!/bin/sh
 echo "$*" >> "${dir}/calls"
 case "$1 $2" in
-  "get validatingwebhookconfiguration") ${webhookExists ? 'case "$*" in *jsonpath*) printf xx ;; esac; exit 0' : 'exit 1'} ;;
+  "get validatingwebhookconfiguration") ${get(webhookExists, 'xx')} ;;
+  "get mutatingwebhookconfiguration") ${get(mutatingExists, 'x')} ;;
 esac
 case "$*" in
   *"create secret tls"*) echo "kind: Secret" ;;
-  "apply -f -") cat >> "${dir}/applied" ;;
+  "apply -f -") { echo "---"; cat; } >> "${dir}/applied" ;;
 esac
 exit 0
 `,
@@ -216,6 +240,31 @@ test('install-tls.sh: creates the Secret and patches caBundle of every webhook',
   const ops = JSON.parse(patch.slice(patch.indexOf('-p ') + 3)) as Array<{ op: string; path: string; value: string }>;
   const b64 = readFileSync(join(dir, 'tls', 'ca.crt')).toString('base64');
   assert.deepEqual(ops, [0, 1].map((i) => ({ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: b64 })));
+  // No mutating webhook installed: nothing done to one.
+  assert.ok(!calls.some((c) => c.startsWith('patch mutatingwebhookconfiguration')), calls.join(' | '));
+});
+
+test('install-tls.sh: renews the mutating webhook\'s caBundle when it is installed, and --apply-mutating-webhook installs it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ie-tls-'));
+  const r = await run(['-o', join(dir, 'tls')], { KUBECTL: fakeKubectl(dir, true, true) });
+  assert.equal(r.code, 0, r.stderr);
+  const calls = readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n');
+  const b64 = readFileSync(join(dir, 'tls', 'ca.crt')).toString('base64');
+  const patch = calls.find((c) => c.startsWith('patch mutatingwebhookconfiguration image-enforcer --type=json -p '))!;
+  assert.deepEqual(JSON.parse(patch.slice(patch.indexOf('-p ') + 3)), [{ op: 'add', path: '/webhooks/0/clientConfig/caBundle', value: b64 }]);
+  assert.ok(calls.some((c) => c.startsWith('patch validatingwebhookconfiguration image-enforcer')));
+
+  const dir2 = mkdtempSync(join(tmpdir(), 'ie-tls-'));
+  const r2 = await run(['--apply-webhook', '--apply-mutating-webhook', '-o', join(dir2, 'tls')], { KUBECTL: fakeKubectl(dir2, false, false) });
+  assert.equal(r2.code, 0, r2.stderr);
+  const applied = parseAllDocuments(readFileSync(join(dir2, 'applied'), 'utf8')).map((d) => d.toJS() as Obj);
+  const mutating = applied.find((d) => d.kind === 'MutatingWebhookConfiguration') as unknown as typeof mwc;
+  const b64b = readFileSync(join(dir2, 'tls', 'ca.crt')).toString('base64');
+  const expected = structuredClone(mwc);
+  expected.webhooks[0]!.clientConfig.caBundle = b64b;
+  assert.deepEqual(mutating, expected);
+  new MutatingWebhookConfiguration(mutating as unknown as ConstructorParameters<typeof MutatingWebhookConfiguration>[0]).validate();
+  assert.ok(applied.some((d) => d.kind === 'ValidatingWebhookConfiguration'));
 });
 
 test('install-tls.sh --apply-webhook registers the webhook with its caBundle already set', async () => {

@@ -1,8 +1,9 @@
 #!/bin/sh
 # TLS for the admission webhook on clusters without cert-manager: makes a private CA and a serving
 # certificate for <service>.<namespace>.svc with openssl, stores the certificate in the Secret the
-# Deployment mounts (image-enforcer-tls), and writes the CA into the ValidatingWebhookConfiguration's
-# caBundle so the API server trusts the enforcer.
+# Deployment mounts (image-enforcer-tls), and writes the CA into the caBundle of the
+# ValidatingWebhookConfiguration (and of the MutatingWebhookConfiguration, when digest pinning is
+# installed) so the API server trusts the enforcer.
 #
 #   deploy/kubernetes/admission/install-tls.sh --apply-webhook   # first install: Secret, then the
 #                                                                # webhook with caBundle already set
@@ -21,6 +22,7 @@ days=365
 out=""
 use_kubectl=1
 apply_webhook=0
+apply_mutating_webhook=0
 here=$(cd "$(dirname "$0")" && pwd)
 kubectl=${KUBECTL:-kubectl}
 
@@ -30,11 +32,13 @@ usage: $0 [options]
   -n, --namespace NS    namespace of the enforcer's Service and Secret (default: $namespace)
   -s, --service NAME    Service name (default: $service); the certificate names NAME.NS.svc
       --secret NAME     TLS Secret to create or replace (default: $secret)
-      --webhook NAME    ValidatingWebhookConfiguration to patch (default: $webhook)
+      --webhook NAME    Validating/MutatingWebhookConfiguration to patch (default: $webhook)
       --days N          validity of the serving certificate in days (default: $days)
   -o, --out DIR         directory for ca.crt, ca.key, tls.crt, tls.key (default: a new temp dir)
       --apply-webhook   apply webhook/validating-webhook.yaml with caBundle set (when the
                         configuration does not exist yet, so it never runs without a CA)
+      --apply-mutating-webhook
+                        the same for mutating/webhook/mutating-webhook.yaml (digest pinning)
       --no-kubectl      only write the files; create no Secret, patch nothing
   -h, --help            this text
 Environment: KUBECTL (default: kubectl) is the kubectl command to run.
@@ -56,6 +60,7 @@ while [ $# -gt 0 ]; do
 	-o | --out) [ $# -ge 2 ] || die "$1 needs a value"; out=$2; shift 2 ;;
 	--no-kubectl) use_kubectl=0; shift ;;
 	--apply-webhook) apply_webhook=1; shift ;;
+	--apply-mutating-webhook) apply_mutating_webhook=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument: $1" ;;
 	esac
@@ -117,25 +122,44 @@ echo "secret $namespace/$secret created"
 
 # caBundle is base64 of the PEM; base64 from coreutils wraps lines, which JSON must not contain.
 ca_bundle=$(base64 <"$out/ca.crt" | tr -d '\n')
-if "$kubectl" get validatingwebhookconfiguration "$webhook" >/dev/null 2>&1; then
+
+# set_ca_bundle KIND: writes the CA into every webhook of the configuration KIND/$webhook.
+set_ca_bundle() {
 	i=0
-	count=$("$kubectl" get validatingwebhookconfiguration "$webhook" -o jsonpath='{range .webhooks[*]}x{end}')
+	count=$("$kubectl" get "$1" "$webhook" -o jsonpath='{range .webhooks[*]}x{end}')
 	patch=""
 	while [ "$i" -lt "${#count}" ]; do
 		patch="$patch${patch:+,}{\"op\":\"add\",\"path\":\"/webhooks/$i/clientConfig/caBundle\",\"value\":\"$ca_bundle\"}"
 		i=$((i + 1))
 	done
-	"$kubectl" patch validatingwebhookconfiguration "$webhook" --type=json -p "[$patch]" >/dev/null ||
-		die "could not patch caBundle of validatingwebhookconfiguration $webhook"
-	echo "caBundle of validatingwebhookconfiguration $webhook set"
-elif [ "$apply_webhook" = 1 ]; then
-	# The shipped manifest has the line "# caBundle: ..." under clientConfig: fill it in, so the
-	# webhook is never registered without the CA (failurePolicy Fail would block workloads).
+	[ -n "$patch" ] || die "$1 $webhook has no webhooks to set caBundle on"
+	"$kubectl" patch "$1" "$webhook" --type=json -p "[$patch]" >/dev/null ||
+		die "could not patch caBundle of $1 $webhook"
+	echo "caBundle of $1 $webhook set"
+}
+
+# apply_with_ca_bundle KIND FILE: applies a shipped configuration with its caBundle filled in.
+# The shipped manifests have the line "# caBundle: ..." under clientConfig, so a webhook is never
+# registered without the CA (failurePolicy Fail would block workloads).
+apply_with_ca_bundle() {
 	[ "$webhook" = image-enforcer ] && [ "$namespace" = image-enforcer ] && [ "$service" = image-enforcer ] ||
-		die "--apply-webhook applies the shipped configuration (webhook, namespace and service image-enforcer); edit webhook/validating-webhook.yaml for other names"
-	sed -e "s|^\( *\)# caBundle:.*\$|\1caBundle: $ca_bundle|" "$here/webhook/validating-webhook.yaml" |
-		"$kubectl" apply -f - >/dev/null || die "could not apply the ValidatingWebhookConfiguration"
-	echo "validatingwebhookconfiguration $webhook applied with caBundle"
+		die "--apply-webhook and --apply-mutating-webhook apply the shipped configurations (webhook, namespace and service image-enforcer); edit $2 for other names"
+	sed -e "s|^\( *\)# caBundle:.*\$|\1caBundle: $ca_bundle|" "$here/$2" |
+		"$kubectl" apply -f - >/dev/null || die "could not apply the $1"
+	echo "$1 $webhook applied with caBundle"
+}
+
+# The mutating webhook (digest pinning) is optional: renewed when it exists, applied when asked.
+if "$kubectl" get mutatingwebhookconfiguration "$webhook" >/dev/null 2>&1; then
+	set_ca_bundle mutatingwebhookconfiguration
+elif [ "$apply_mutating_webhook" = 1 ]; then
+	apply_with_ca_bundle mutatingwebhookconfiguration mutating/webhook/mutating-webhook.yaml
+fi
+
+if "$kubectl" get validatingwebhookconfiguration "$webhook" >/dev/null 2>&1; then
+	set_ca_bundle validatingwebhookconfiguration
+elif [ "$apply_webhook" = 1 ]; then
+	apply_with_ca_bundle validatingwebhookconfiguration webhook/validating-webhook.yaml
 else
 	echo "validatingwebhookconfiguration $webhook does not exist yet: run this script with --apply-webhook,"
 	echo "or apply deploy/kubernetes/admission/webhook with its caBundle set to:"
