@@ -150,6 +150,7 @@ test('mutate: a decision that is not an object of valid images, or fails, admits
     ['image_replacements := {"nginx:1.25": 7}', /maps "nginx:1\.25" to something other than a string/],
     ['image_replacements := {"nginx:1.25": "NGINX:1.25"}', /"NGINX:1\.25", which is not a valid image reference/],
     ['image_replacements := {"nginx:1.25": x} if x := input.nope.deeper', /^$/], // undefined: nothing to do
+    ['verify := {"status": {"allowed": true}}', /^$/], // a policy without the rule: nothing to do
     // Two values for one complete rule: an evaluation error (eval_conflict_error).
     ['image_replacements := {"nginx:1.25": "nginx:1"} if input.spec\nimage_replacements := {"nginx:1.25": "nginx:2"} if input.spec', /complete rules must not produce multiple outputs/],
   ];

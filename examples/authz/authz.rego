@@ -3,8 +3,8 @@
 #
 # Clients are told apart by their bearer token (--authentication=token), whose SHA-256 digest
 # data.authz.clients maps to a role (see clients.example.yaml); the policy and data never hold
-# the tokens themselves. The health checks and the admission webhook (/v1/admit) are open and
-# never reach this policy.
+# the tokens themselves. The health checks and the admission webhooks (/v1/admit, /v1/mutate)
+# are open and never reach this policy.
 package system.authz
 
 import rego.v1
