@@ -138,10 +138,12 @@ export class ClairV4Scanner implements Scanner {
       }
       if (state === "IndexError") throw new SyncError("scanner", `${what} failed: ${serverText(String(report["err"] ?? "IndexError"))}`, "check that Clair can fetch layers from the registry URL; retried on the next cycle");
       if (typeof state !== "string") throw new SyncError("scanner", `${what}: index report has no state`, "Clair answered garbage; retried on the next cycle");
-      if (Date.now() > deadline) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
         throw new SyncError("scanner", `${what} still in state ${serverText(state, 60)} after ${limitMs} ms (--clair-index-timeout)`, "Clair is slow; the next cycle continues waiting, or raise --clair-index-timeout");
       }
-      await sleep(this.opts.pollIntervalMs ?? 1000, signal);
+      // The last wait ends at the deadline, for one more look, rather than a whole interval past it.
+      await sleep(Math.min(this.opts.pollIntervalMs ?? 1000, left), signal);
       if (signal?.aborted) throw new SyncError("sync", "aborted", "");
       this.counts.poll++;
       const r = await this.call("GET", `/indexer/api/v1/index_report/${target.manifestDigest}`, undefined, signal);

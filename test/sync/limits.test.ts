@@ -100,6 +100,19 @@ test("--clair-index-timeout reaches the Clair v4 scanner: an index that never fi
   }
 });
 
+test("--clair-index-timeout: the last wait between polls ends at the deadline, not a whole poll interval past it", { timeout: 60_000 }, async () => {
+  resetRegistry();
+  clair4.pollsNeeded = Number.MAX_SAFE_INTEGER;
+  try {
+    // Polls an hour apart: waiting a whole interval would hang this test until its time-out.
+    const r = await syncOnce({ ...options("--clair-version", "v4", "--clair-url", clair4.url, "--clair-index-timeout", "300ms"), clairPollMs: 3_600_000 });
+    assert.equal(r.errors.length, 1, JSON.stringify(r.errors));
+    assert.match(r.errors[0]!.message, /still in state ScanLayers after 300 ms \(--clair-index-timeout\)/);
+  } finally {
+    clair4.pollsNeeded = 1;
+  }
+});
+
 test("--clair-index-timeout bounds one Clair v2 layer POST (which answers only once the layer is indexed)", async () => {
   resetRegistry();
   const clair2 = await Scripted.start();
