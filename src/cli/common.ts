@@ -1,4 +1,5 @@
 // Small pieces shared by the command modules (kept apart from main.ts to avoid import cycles).
+import { Option } from 'commander';
 
 /** Thrown by commands to exit with a code after printing their own output. */
 export class ExitCode extends Error {
@@ -18,3 +19,8 @@ export function regoVersionOf(flags: CommonFlags): 0 | 'auto' {
 
 /** An error whose message is meant for the user as is. */
 export class UserError extends Error {}
+
+/** The -f/--format option of eval, test and check. */
+export function formatOption(choices: string[], def: string): Option {
+  return new Option('-f, --format <format>', 'output format').choices(choices).default(def);
+}
