@@ -13,7 +13,7 @@
 // the object is admitted unchanged, with a warning and an audit annotation. The validating
 // webhook still decides whether it may run (and can require digests).
 import { parseImageReference, isReferenceError } from './reference.js';
-import { AUDIT_ERROR, evaluationError, readReview, type AdmissionRuntime, type AdmitResult } from './admission.js';
+import { AUDIT_ERROR, evaluationError, readReview, type AdmissionRuntime, type AdmitResult, type ReviewedRequest } from './admission.js';
 import type { BuiltinHooks } from '../rego/builtins/registry.js';
 import { fromJSON, toJSON, type Value } from '../rego/value.js';
 import { isJSONObject, type ContainerImage } from './pod-specs.js';
@@ -46,18 +46,31 @@ export function mutate(runtime: AdmissionRuntime, body: unknown, opts: MutateOpt
   // evaluation problems below always admit unchanged.
   const r = readReview(body, { failureMode: 'allow' });
   if ('done' in r) return r.done;
+  try {
+    return replaceImages(runtime, r, opts);
+  } catch (e) {
+    // A bug here must not take the webhook down: admit unchanged, as for any other failure.
+    return unchangedAfter(r, `internal error: ${(e as Error)?.message ?? String(e)}`);
+  }
+}
+
+/** Admits the object unchanged because the replacements could not be worked out. */
+function unchangedAfter(r: ReviewedRequest, message: string, result?: unknown): AdmitResult {
+  return r.answer(
+    {
+      uid: r.uid,
+      allowed: true,
+      warnings: [`images not replaced (${message.length > 180 ? message.slice(0, 177) + '...' : message}); admitted unchanged`],
+      auditAnnotations: { [AUDIT_ERROR]: message },
+    },
+    'failed-open',
+    { input: r.input, result, error: message },
+  );
+}
+
+/** The patch for the images the policy replaces. */
+function replaceImages(runtime: AdmissionRuntime, r: ReviewedRequest, opts: MutateOptions): AdmitResult {
   const decision = opts.decision ?? DEFAULT_REPLACEMENTS;
-  const unchanged = (message: string, result?: unknown): AdmitResult =>
-    r.answer(
-      {
-        uid: r.uid,
-        allowed: true,
-        warnings: [`images not replaced (${message.length > 180 ? message.slice(0, 177) + '...' : message}); admitted unchanged`],
-        auditAnnotations: { [AUDIT_ERROR]: message },
-      },
-      'failed-open',
-      { input: r.input, result, error: message },
-    );
   let value: Value | undefined;
   try {
     value = runtime.prepare(decision).evalValue({
@@ -68,12 +81,12 @@ export function mutate(runtime: AdmissionRuntime, body: unknown, opts: MutateOpt
       deadline: r.started + Math.max(1, opts.timeoutMs),
     });
   } catch (e) {
-    return unchanged(evaluationError(e, opts.timeoutMs));
+    return unchangedAfter(r, evaluationError(e, opts.timeoutMs));
   }
   if (value === undefined) return r.answer({ uid: r.uid, allowed: true }, 'unchanged', { input: r.input });
   const result = toJSON(value);
   const replacements = replacementMap(result, decision);
-  if (typeof replacements === 'string') return unchanged(replacements, result);
+  if (typeof replacements === 'string') return unchangedAfter(r, replacements, result);
 
   const ops: ReplaceOp[] = [];
   const done: string[] = [];
