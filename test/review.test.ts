@@ -162,3 +162,28 @@ test('review: the example manifests are valid Kubernetes objects', () => {
   }
   assert.equal(n, 12);
 });
+
+test('review: with digest pinning configured, images are pinned first (as the mutating webhook does) and the result is decided', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ie-review-pin-'));
+  const digest = 'sha256:' + 'a'.repeat(64);
+  writeFileSync(
+    join(dir, 'config.yaml'),
+    'pinning:\n  require: {production: digest}\n  pin_digests: {production: true}\n',
+  );
+  // What a sync would have recorded for one tag.
+  writeFileSync(join(dir, 'images.json'), JSON.stringify({ 'docker.io/library/nginx:1.25': { digest } }));
+  const deployment = (name: string, image: string) =>
+    `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: ${name}, namespace: production}\nspec:\n  selector: {matchLabels: {app: ${name}}}\n  template:\n    metadata: {labels: {app: ${name}}}\n    spec: {containers: [{name: c, image: "${image}"}]}\n`;
+  writeFileSync(join(dir, 'apps.yaml'), [deployment('synced', 'nginx:1.25'), deployment('unsynced', 'nginx:1.24')].join('---\n'));
+  const data = [P('policies'), `image_policy:${join(dir, 'config.yaml')}`, `docker.images:${join(dir, 'images.json')}`];
+  const d = byName(await reviewFiles([join(dir, 'apps.yaml')], { data, namespace: 'default' }));
+  // The synced tag is pinned, so the digest requirement is met; the other cannot be pinned.
+  assert.equal(d['Deployment/synced']!.decision, 'allowed', JSON.stringify(d['Deployment/synced']));
+  assert.deepEqual(d['Deployment/synced']!.replacements, [{ field: '/spec/template/spec/containers/0/image', image: `nginx:1.25@${digest}` }]);
+  assert.equal(d['Deployment/unsynced']!.decision, 'denied');
+  assert.deepEqual(d['Deployment/unsynced']!.reasons, ['image nginx:1.24 is not pinned by digest']);
+  assert.equal(d['Deployment/unsynced']!.replacements, undefined);
+  const r = await cli(['review', '-d', data[0]!, '-d', data[1]!, '-d', data[2]!, join(dir, 'apps.yaml')]);
+  assert.equal(r.code, 2);
+  assert.match(r.stdout, new RegExp(`Deployment production/synced: allowed\\n  pinned: /spec/template/spec/containers/0/image = nginx:1\\.25@${digest}\\n`));
+});

@@ -1,7 +1,8 @@
 // `image-enforcer review FILE...`: the admission webhook's decision for Kubernetes manifests,
 // offline, for CI pipelines. Every workload in the files is wrapped in the AdmissionReview the
-// API server would send (a dry-run CREATE) and answered by admit() — the webhook's own code — so
-// what passes here passes at `kubectl apply`, and what is denied here is denied there.
+// API server would send (a dry-run CREATE) and answered by the webhooks' own code — mutate()
+// first (digest pinning, when configured), then admit() on the result — so what passes here
+// passes at `kubectl apply`, and what is denied here is denied there.
 //
 // Exit codes: 0 nothing denied; 2 something would be denied; 1 the files or policies could not
 // be read (and nothing was denied).
@@ -11,6 +12,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { admissionReviewFor, admit, DEFAULT_DECISION, type AdmissionRuntime, type AdmitOutcome } from '../kube/admission.js';
+import { applyReplacements, mutate, replacementsOf } from '../kube/mutation.js';
 import { isJSONObject, splitApiVersion, workloadKind, type JSONObject } from '../kube/pod-specs.js';
 import { prepareQuery, type PreparedQuery } from '../rego/index.js';
 import { MAX_YAML_DEPTH, yamlNestedDeeperThan } from '../rego/yaml-depth.js';
@@ -30,6 +32,8 @@ export interface ReviewItem {
   reasons: string[];
   warnings: string[];
   auditAnnotations: Record<string, string>;
+  /** The images the mutating webhook would replace (digest pinning): JSON pointer and new image. */
+  replacements?: Array<{ field: string; image: string }>;
 }
 
 export interface ReviewOptions {
@@ -160,8 +164,13 @@ function reviewObject(runtime: AdmissionRuntime, doc: ManifestDoc, opts: ReviewO
     return { ...item, decision: 'invalid', reasons: ['not a Kubernetes object: apiVersion and kind are required'] };
   }
   if (!workloadKind(splitApiVersion(o.apiVersion).group, o.kind)) return { ...item, decision: 'skipped' };
-  const review = admissionReviewFor(o, { uid: `review-${doc.document}`, namespace: item.namespace });
-  const result = admit(runtime, review, { decision: opts.decision ?? DEFAULT_DECISION, failureMode: 'deny', timeoutMs: opts.timeoutMs ?? 10_000 });
+  const reviewOf = (object: JSONObject) => admissionReviewFor(object, { uid: `review-${doc.document}`, namespace: item.namespace });
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  // The mutating webhook runs first in the cluster: the validating one decides on its result.
+  const mutated = mutate(runtime, reviewOf(o), { timeoutMs });
+  const pins = replacementsOf(mutated);
+  const mutationWarnings = ((mutated.body as { response?: { warnings?: string[] } }).response?.warnings ?? []);
+  const result = admit(runtime, reviewOf(pins.length > 0 ? applyReplacements(o, pins) : o), { decision: opts.decision ?? DEFAULT_DECISION, failureMode: 'deny', timeoutMs });
   const response = ((result.body as { response?: unknown }).response ?? {}) as {
     allowed?: boolean;
     status?: { message?: string };
@@ -170,7 +179,9 @@ function reviewObject(runtime: AdmissionRuntime, doc: ManifestDoc, opts: ReviewO
   };
   const decision = decisionOf(result.outcome);
   const reasons = response.allowed === false && response.status?.message ? splitReasons(response.status.message, result.outcome) : [];
-  return { ...item, decision, reasons, warnings: response.warnings ?? [], auditAnnotations: response.auditAnnotations ?? {} };
+  const out: ReviewItem = { ...item, decision, reasons, warnings: [...mutationWarnings, ...(response.warnings ?? [])], auditAnnotations: response.auditAnnotations ?? {} };
+  if (pins.length > 0) out.replacements = pins.map((p) => ({ field: p.path, image: p.value }));
+  return out;
 }
 
 function decisionOf(outcome: AdmitOutcome): ReviewItem['decision'] {
@@ -202,6 +213,7 @@ export function formatPretty(items: ReviewItem[]): string {
     const what = i.kind ? `${i.kind} ${i.namespace}/${i.name || '(unnamed)'}` : `document ${i.document + 1}`;
     const label = { allowed: 'allowed', denied: 'DENIED', skipped: 'not inspected (no pod template)', invalid: 'INVALID', error: 'ERROR' }[i.decision];
     lines.push(`${i.file}: ${what}: ${label}`);
+    for (const r of i.replacements ?? []) lines.push(`  pinned: ${r.field} = ${r.image}`);
     for (const r of i.reasons) lines.push(`  - ${r}`);
     for (const w of i.warnings) lines.push(`  warning: ${w}`);
     for (const [k, v] of Object.entries(i.auditAnnotations)) lines.push(`  audit ${k}: ${v}`);

@@ -16,7 +16,7 @@ import { parseImageReference, isReferenceError } from './reference.js';
 import { AUDIT_ERROR, evaluationError, readReview, type AdmissionRuntime, type AdmitResult, type ReviewedRequest } from './admission.js';
 import type { BuiltinHooks } from '../rego/builtins/registry.js';
 import { fromJSON, toJSON, type Value } from '../rego/value.js';
-import { isJSONObject, type ContainerImage } from './pod-specs.js';
+import { isJSONObject, type ContainerImage, type JSONObject } from './pod-specs.js';
 
 export const DEFAULT_REPLACEMENTS = 'data.io.k8s.image_policy.image_replacements';
 
@@ -126,4 +126,27 @@ function replacementMap(result: unknown, decision: string): Map<string, string> 
 /** On an UPDATE: the same image in the same container of the old object is left as it is. */
 function keptFromOldObject(image: ContainerImage, old: ContainerImage[]): boolean {
   return old.some((o) => o.list === image.list && o.index === image.index && o.image === image.image);
+}
+
+/**
+ * The object with the replacements of a mutate() answer applied, as the API server applies the
+ * patch (for `image-enforcer review`, which then asks the validating webhook about the result).
+ */
+export function applyReplacements(object: JSONObject, ops: readonly ReplaceOp[]): JSONObject {
+  const out = structuredClone(object);
+  for (const op of ops) {
+    const keys = op.path.split('/').slice(1);
+    let cur: unknown = out;
+    for (const k of keys.slice(0, -1)) cur = Array.isArray(cur) ? cur[Number(k)] : isJSONObject(cur) ? cur[k] : undefined;
+    const last = keys[keys.length - 1]!;
+    if (Array.isArray(cur)) cur[Number(last)] = op.value;
+    else if (isJSONObject(cur)) cur[last] = op.value;
+  }
+  return out;
+}
+
+/** The replacements a mutate() answer makes: its patch decoded, empty when it has none. */
+export function replacementsOf(result: AdmitResult): ReplaceOp[] {
+  const patch = (result.body as { response?: { patch?: unknown } }).response?.patch;
+  return typeof patch === 'string' ? (JSON.parse(Buffer.from(patch, 'base64').toString('utf8')) as ReplaceOp[]) : [];
 }
