@@ -7,6 +7,8 @@
 // POSTed to /v1/admit on a small HTTP server started here that calls admit(); and the equivalent
 // ImageReview POSTed to /v0/data/io/k8s/image_policy/verify on the same server and runtime.
 // At 1, 8 and 64 concurrent connections: throughput, p50, p99, and the ratio admission/ImageReview.
+// Then the same AdmissionReview to the mutating webhook (/v1/mutate, digest pinning on in
+// production: four of the five images are pinned), as a ratio to /v1/admit.
 // Nothing asserts; machines are noisy, read the ratios.
 //
 //   npm run bench:admission     (tsc -p . && node dist/bench/admission.js [--seconds N])
@@ -14,6 +16,7 @@ import { Agent, createServer, request, type IncomingMessage, type ServerResponse
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { admit } from '../src/kube/admission.js';
+import { mutate } from '../src/kube/mutation.js';
 import { fromJSON, parseJSON, stringifyJSON } from '../src/rego/value.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { projectRoot } from '../test/helpers/paths.js';
@@ -33,7 +36,7 @@ function generated(): { docker: Json; clair: Json } {
   for (let i = 0; i < TAGS; i++) {
     const repo = `team${i % 10}/svc${Math.floor(i / 10) % 10}`;
     const tag = `1.${Math.floor(i / 100)}.0`;
-    const manifest = { config: { digest: digest(i, 'c'), size: 1000 }, layers: [0, 1, 2, 3].map((j) => ({ digest: digest((i * 7 + j) % LAYERS), size: 100 })) };
+    const manifest = { digest: digest(i, 'e'), config: { digest: digest(i, 'c'), size: 1000 }, layers: [0, 1, 2, 3].map((j) => ({ digest: digest((i * 7 + j) % LAYERS), size: 100 })) };
     images[`docker.io/${repo}:${tag}`] = manifest;
     images[`quay.io/acme/${repo}:${tag}`] = manifest;
     const [org, name] = repo.split('/') as [string, string];
@@ -57,7 +60,7 @@ const CONFIG = {
   references: { action: 'enforce' },
   registries: { action: 'enforce', allowed: { '*': ['docker.io', 'quay.io'], production: ['docker.io/team*/*', 'quay.io/acme/**'] } },
   naming: { action: 'warn', repository: { '*': '^[a-z0-9]+/[a-z0-9-]+' }, tag: { production: '^[0-9]+\\.[0-9]+\\.[0-9]+$' } },
-  pinning: { action: { '*': 'warn', production: 'enforce' }, require: { '*': 'no_latest', production: 'tag' } },
+  pinning: { action: { '*': 'warn', production: 'enforce' }, require: { '*': 'no_latest', production: 'tag' }, pin_digests: { production: true } },
   vulnerabilities: {
     action: 'enforce',
     minimum_severity: { production: 'High', '*': 'Critical' },
@@ -124,8 +127,8 @@ async function main(): Promise<void> {
       const body = Buffer.concat(chunks).toString('utf8');
       let status = 200;
       let out: string;
-      if (req.url === '/v1/admit') {
-        const r = admit(runtime, body, { failureMode: 'deny', timeoutMs: 10_000 });
+      if (req.url === '/v1/admit' || req.url === '/v1/mutate') {
+        const r = req.url === '/v1/admit' ? admit(runtime, body, { failureMode: 'deny', timeoutMs: 10_000 }) : mutate(runtime, body, { timeoutMs: 10_000 });
         status = r.statusCode;
         out = JSON.stringify(r.body);
       } else {
@@ -196,6 +199,18 @@ async function main(): Promise<void> {
     const i = await load('/v0/data/io/k8s/image_policy/verify', imageReviewBody, c);
     console.log(
       `${String(c).padStart(11)} | ${String(a.n).padStart(5)} | ${f(a.rps)} ${f(a.p50)} ${f(a.p99)} | ${f(i.rps)} ${f(i.p50)} ${f(i.p99)} | ${(a.rps / i.rps).toFixed(2).padStart(5)} ${(a.p50 / i.p50).toFixed(2).padStart(5)} ${(a.p99 / i.p99).toFixed(2).padStart(5)}`,
+    );
+  }
+
+  const pinned = JSON.parse(await post(new Agent({ keepAlive: false }), '/v1/mutate', admissionBody)) as { response: { auditAnnotations?: Json } };
+  console.log(`\nmutating response: ${JSON.stringify(pinned.response.auditAnnotations ?? pinned.response).slice(0, 400)}`);
+  console.log(`${seconds}s per run        |     mutating (/v1/mutate)     |      admission (/v1/admit)     | mutating / admission`);
+  console.log('connections | n     |  req/s    p50 ms   p99 ms |  req/s    p50 ms   p99 ms |  req/s   p50    p99');
+  for (const c of [1, 8, 64]) {
+    const m = await load('/v1/mutate', admissionBody, c);
+    const a = await load('/v1/admit', admissionBody, c);
+    console.log(
+      `${String(c).padStart(11)} | ${String(m.n).padStart(5)} | ${f(m.rps)} ${f(m.p50)} ${f(m.p99)} | ${f(a.rps)} ${f(a.p50)} ${f(a.p99)} | ${(m.rps / a.rps).toFixed(2).padStart(5)} ${(m.p50 / a.p50).toFixed(2).padStart(5)} ${(m.p99 / a.p99).toFixed(2).padStart(5)}`,
     );
   }
   server.close();
