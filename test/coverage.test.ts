@@ -278,3 +278,25 @@ test('test --coverage on the bundled policies: every policy file is reported and
     assert.ok((report.files[f]?.covered_lines ?? 0) > 0, f);
   }
 });
+
+test('eval --coverage adds the report to the JSON output, and the overall percentage to the pretty one', () => {
+  const dir = tempFiles({ 'img.rego': POLICY });
+  const file = join(dir, 'img.rego');
+  const query = 'data.img.deny with input as {"image": "r.io/x:latest"}';
+  let r = cli('eval', '--coverage', '-d', dir, query);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { result: unknown[]; coverage: CoverageReport };
+  assert.deepEqual(out.result.length, 1);
+  // Both rules ran: the first produced "no latest", the second failed at its first expression.
+  assert.deepEqual(Object.keys(out.coverage.files), [file]);
+  assert.deepEqual(out.coverage.files[file]!.not_covered, [
+    { start: { row: 8 }, end: { row: 8 } },
+    { start: { row: 10 }, end: { row: 10 } },
+  ]);
+  assert.equal(out.coverage.coverage, (100 * 4) / 6);
+  r = cli('eval', '--coverage', '--format', 'pretty', '-d', dir, query);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /\n┌─+┬─+┐\n│ Overall Coverage │ 66\.67 │\n└─+┴─+┘\n$/);
+  r = cli('eval', '-d', dir, query);
+  assert.equal((JSON.parse(r.stdout) as { coverage?: unknown }).coverage, undefined);
+});

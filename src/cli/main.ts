@@ -14,6 +14,8 @@ import { registerRunCommand } from './run.js';
 import { registerSyncCommand } from './sync.js';
 import { registerReviewCommand } from './review.js';
 import { registerTestCommand } from './test.js';
+import { Coverage } from '../rego/coverage.js';
+import { renderTable } from '../repl/present.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -78,10 +80,13 @@ export function buildProgram(): Command {
     .option('--v0-compatible', 'accept only Rego v0 syntax (policies written for OPA before 1.0)')
     .option('--strict-builtin-errors', 'treat builtin errors as fatal')
     .option('--package <path>', 'package whose rules the query may name without data. prefix')
+    .option('--coverage', 'also report which lines of the policies the evaluation reached (as opa eval --coverage)')
     .action(async (query: string, o) => {
       const set = await loadPolicySet(o.data, { regoVersion: regoVersionOf(o) });
       const input = o.input ? await readInput(o.input) : undefined;
       const pkg = o.package === undefined ? undefined : packagePath(String(o.package));
+      const coverage = o.coverage ? new Coverage() : undefined;
+      coverage?.instrument(set.policy);
       const q = prepareQuery(set.policy, query, { package: pkg });
       const { results } = q.eval({
         input,
@@ -89,7 +94,15 @@ export function buildProgram(): Command {
         strictBuiltinErrors: o.strictBuiltinErrors,
         hooks: { print: (msg) => process.stderr.write(msg + '\n') },
       });
-      process.stdout.write((o.format === 'pretty' ? resultSetPretty(results) : stringifyJSON(resultSetJSON(results), 2, false)) + '\n');
+      if (o.format === 'pretty') {
+        let text = resultSetPretty(results);
+        if (coverage) text += '\n' + renderTable([], [['Overall Coverage', coverage.report().coverage.toFixed(2)]]).replace(/\n$/, '');
+        process.stdout.write(text + '\n');
+      } else {
+        const out = resultSetJSON(results) as Record<string, unknown>;
+        if (coverage) out.coverage = coverage.report();
+        process.stdout.write(stringifyJSON(out, 2, false) + '\n');
+      }
       if (o.fail && results.length === 0) throw new ExitCode(1);
       if (o.failDefined && results.length > 0) throw new ExitCode(1);
     });

@@ -99,13 +99,14 @@ function padCenter(s: string, w: number): string {
   return ' '.repeat(left) + s + ' '.repeat(gap - left);
 }
 
-/** A box-drawn table: centred header, left-aligned cells, one space of padding. */
+/** A box-drawn table: centred header (none when empty), left-aligned cells, one space of padding. */
 export function renderTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(width(h), ...rows.map((r) => width(r[i] ?? ''))));
+  const columns = header.length > 0 ? header.length : Math.max(0, ...rows.map((r) => r.length));
+  const widths = Array.from({ length: columns }, (_, i) => Math.max(width(header[i] ?? ''), ...rows.map((r) => width(r[i] ?? ''))));
   const rule = (l: string, m: string, r: string) => l + widths.map((w) => '─'.repeat(w + 2)).join(m) + r;
   const line = (cells: string[], pad: (s: string, w: number) => string) =>
     '│' + widths.map((w, i) => ' ' + pad(cells[i] ?? '', w) + ' ').join('│') + '│';
-  const out = [rule('┌', '┬', '┐'), line(header, padCenter), rule('├', '┼', '┤')];
+  const out = header.length > 0 ? [rule('┌', '┬', '┐'), line(header, padCenter), rule('├', '┼', '┤')] : [rule('┌', '┬', '┐')];
   for (const r of rows) out.push(line(r, padRight));
   out.push(rule('└', '┴', '┘'));
   return out.join('\n') + '\n';
