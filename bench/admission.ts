@@ -192,27 +192,26 @@ async function main(): Promise<void> {
   }
 
   const f = (x: number) => x.toFixed(2).padStart(8);
-  console.log(`\n${seconds}s per run        |     admission (/v1/admit)     |  ImageReview (/v0/.../verify)  | admission / ImageReview`);
-  console.log('connections | n     |  req/s    p50 ms   p99 ms |  req/s    p50 ms   p99 ms |  req/s   p50    p99');
-  for (const c of [1, 8, 64]) {
-    const a = await load('/v1/admit', admissionBody, c);
-    const i = await load('/v0/data/io/k8s/image_policy/verify', imageReviewBody, c);
-    console.log(
-      `${String(c).padStart(11)} | ${String(a.n).padStart(5)} | ${f(a.rps)} ${f(a.p50)} ${f(a.p99)} | ${f(i.rps)} ${f(i.p50)} ${f(i.p99)} | ${(a.rps / i.rps).toFixed(2).padStart(5)} ${(a.p50 / i.p50).toFixed(2).padStart(5)} ${(a.p99 / i.p99).toFixed(2).padStart(5)}`,
-    );
+  type Side = { label: string; path: string; body: string };
+  /** Both sides at 1, 8 and 64 connections, one after the other, and their ratios. */
+  async function compare(a: Side, b: Side): Promise<void> {
+    console.log(`${seconds}s per run        | ${a.label.padStart(29)} | ${b.label.padStart(30)} | ${a.label.split(' ')[0]} / ${b.label.split(' ')[0]}`);
+    console.log('connections | n     |  req/s    p50 ms   p99 ms |  req/s    p50 ms   p99 ms |  req/s   p50    p99');
+    for (const c of [1, 8, 64]) {
+      const x = await load(a.path, a.body, c);
+      const y = await load(b.path, b.body, c);
+      console.log(
+        `${String(c).padStart(11)} | ${String(x.n).padStart(5)} | ${f(x.rps)} ${f(x.p50)} ${f(x.p99)} | ${f(y.rps)} ${f(y.p50)} ${f(y.p99)} | ${(x.rps / y.rps).toFixed(2).padStart(5)} ${(x.p50 / y.p50).toFixed(2).padStart(5)} ${(x.p99 / y.p99).toFixed(2).padStart(5)}`,
+      );
+    }
   }
+  const admission: Side = { label: 'admission (/v1/admit)', path: '/v1/admit', body: admissionBody };
+  console.log('');
+  await compare(admission, { label: 'ImageReview (/v0/.../verify)', path: '/v0/data/io/k8s/image_policy/verify', body: imageReviewBody });
 
   const pinned = JSON.parse(await post(new Agent({ keepAlive: false }), '/v1/mutate', admissionBody)) as { response: { auditAnnotations?: Json } };
   console.log(`\nmutating response: ${JSON.stringify(pinned.response.auditAnnotations ?? pinned.response).slice(0, 400)}`);
-  console.log(`${seconds}s per run        |     mutating (/v1/mutate)     |      admission (/v1/admit)     | mutating / admission`);
-  console.log('connections | n     |  req/s    p50 ms   p99 ms |  req/s    p50 ms   p99 ms |  req/s   p50    p99');
-  for (const c of [1, 8, 64]) {
-    const m = await load('/v1/mutate', admissionBody, c);
-    const a = await load('/v1/admit', admissionBody, c);
-    console.log(
-      `${String(c).padStart(11)} | ${String(m.n).padStart(5)} | ${f(m.rps)} ${f(m.p50)} ${f(m.p99)} | ${f(a.rps)} ${f(a.p50)} ${f(a.p99)} | ${(m.rps / a.rps).toFixed(2).padStart(5)} ${(m.p50 / a.p50).toFixed(2).padStart(5)} ${(m.p99 / a.p99).toFixed(2).padStart(5)}`,
-    );
-  }
+  await compare({ label: 'mutating (/v1/mutate)', path: '/v1/mutate', body: admissionBody }, admission);
   server.close();
   runtime.close();
 }

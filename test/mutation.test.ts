@@ -3,7 +3,7 @@
 // workload kind; on an UPDATE only changed images are touched; anything the policy gets wrong
 // admits the object unchanged with a warning. The API server's side is not run here: the tests
 // apply the patch the way it does (RFC 6902 "replace") and validate the result against the
-// Kubernetes schemas.
+// Kubernetes schemas. POST /v1/mutate over HTTPS is in server-admission.test.ts.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -12,10 +12,9 @@ import { mutate, type MutateOptions, type ReplaceOp } from '../src/kube/mutation
 import type { AdmitResult } from '../src/kube/admission.js';
 import { fromJSON } from '../src/rego/value.js';
 import { Runtime } from '../src/runtime/runtime.js';
-import { createServer, type ServerHandle } from '../src/server/index.js';
 import { KINDS, POD, objectOf, reviewOf, type Obj } from './fixtures/admission/objects.js';
 import { validateObject } from './fixtures/admission/validate.js';
-import { Lines, json, makeCert, request, tempDir } from './fixtures/server/client.js';
+import { tempDir } from './fixtures/server/client.js';
 import { projectRoot } from './helpers/paths.js';
 
 const root = projectRoot();
@@ -174,40 +173,5 @@ test('mutate: a decision that is not an object of valid images, or fails, admits
     } finally {
       rt.close();
     }
-  }
-});
-
-test('POST /v1/mutate over HTTPS: the patch, a decision log line and the metrics; no token needed', async () => {
-  const dir = tempDir();
-  const cert = makeCert(dir, 'image-enforcer.enforcer.svc');
-  const tokens = join(dir, 'tokens');
-  writeFileSync(tokens, 'secret-token\n');
-  const decisions = new Lines();
-  const server: ServerHandle = await createServer(runtime, {
-    addr: '127.0.0.1:0',
-    tlsCertFile: cert.certFile,
-    tlsPrivateKeyFile: cert.keyFile,
-    authentication: 'token',
-    tokenFile: tokens,
-    maxBodyBytes: 1 << 20,
-    evalTimeoutMs: 5000,
-    decisionLog: 'stdout',
-    decisionLogSink: decisions,
-    logSink: new Lines(),
-  });
-  try {
-    const object = objectOf(POD, { containers: [{ name: 'web', image: 'nginx:1.25' }] });
-    const r = await request(`${server.url}/v1/mutate`, { method: 'POST', body: JSON.stringify(reviewOf(POD, object, { namespace: 'production', uid: 'h1' })), ca: [cert.cert], headers: { 'content-type': 'application/json' } });
-    assert.equal(r.status, 200);
-    const resp = (json(r) as { response: Response }).response;
-    assert.equal(resp.uid, 'h1');
-    assert.deepEqual(patchOf(resp), [{ op: 'replace', path: '/spec/containers/0/image', value: `nginx:1.25@${D1}` }]);
-    const line = JSON.parse(decisions.lines.at(-1)!) as { path: string; result: unknown };
-    assert.equal(line.path, 'v1/mutate');
-    assert.deepEqual(line.result, { 'nginx:1.25': `nginx:1.25@${D1}` });
-    const m = await request(`${server.url}/metrics`, { ca: [cert.cert], headers: { authorization: 'Bearer secret-token' } });
-    assert.match(m.text, /handler="v1\/mutate",outcome="mutated"} 1/);
-  } finally {
-    await server.close();
   }
 });

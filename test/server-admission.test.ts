@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Runtime } from '../src/runtime/runtime.js';
+import { fromJSON } from '../src/rego/value.js';
 import { createServer, type ServerHandle } from '../src/server/index.js';
 import { KINDS, objectOf, reviewOf } from './fixtures/admission/objects.js';
 import { Lines, json, makeCert, request, tempDir } from './fixtures/server/client.js';
@@ -90,4 +91,30 @@ test('malformed bodies get a clear 400 and the server keeps serving', async () =
   }
   const h = await request(`${server.url}/health`, { ca: [ca] });
   assert.equal(h.status, 200);
+});
+
+test('POST /v1/mutate: digest pinning as a JSON patch, a decision log line and a metric; no token needed', async () => {
+  const digest = 'sha256:' + '1'.repeat(64);
+  const config = runtime.store.read(['image_policy']);
+  runtime.store.put(['image_policy'], fromJSON({ pinning: { pin_digests: { production: true } } }));
+  runtime.store.put(['docker', 'images'], fromJSON({ 'docker.io/library/nginx:1.25': { digest } }));
+  try {
+    const kind = KINDS[0];
+    const object = objectOf(kind, { containers: [{ name: 'web', image: 'nginx:1.25' }] });
+    const r = await request(`${server.url}/v1/mutate`, { method: 'POST', body: JSON.stringify(reviewOf(kind, object, { namespace: 'production', uid: 'm1' })), ca: [ca], headers: { 'content-type': 'application/json' } });
+    assert.equal(r.status, 200);
+    const resp = (json(r) as { response: { uid: string; allowed: boolean; patchType: string; patch: string } }).response;
+    assert.equal(resp.uid, 'm1');
+    assert.equal(resp.patchType, 'JSONPatch');
+    assert.deepEqual(JSON.parse(Buffer.from(resp.patch, 'base64').toString()), [{ op: 'replace', path: '/spec/containers/0/image', value: `nginx:1.25@${digest}` }]);
+    const line = JSON.parse(decisions.lines.at(-1)!) as { path: string; result: unknown };
+    assert.equal(line.path, 'v1/mutate');
+    assert.deepEqual(line.result, { 'nginx:1.25': `nginx:1.25@${digest}` });
+    const m = await request(`${server.url}/metrics`, { ca: [ca], headers: { authorization: 'Bearer secret-token' } });
+    assert.match(m.text, /handler="v1\/mutate",outcome="mutated"} 1/);
+  } finally {
+    runtime.store.delete(['docker', 'images']);
+    if (config === undefined) runtime.store.delete(['image_policy']);
+    else runtime.store.put(['image_policy'], config);
+  }
 });
