@@ -44,9 +44,9 @@ export class Coverage {
   private readonly instrumented = new WeakSet<object>();
 
   /**
-   * Adds the markers to a policy that has not been evaluated yet (its rules' run forms are built
-   * on first evaluation, from the bodies as they are then). A policy already instrumented is
-   * left as it is.
+   * Adds the markers to a policy that has not been evaluated yet: run forms (closures, generated
+   * code) are built on first evaluation from the bodies as they are then, and those of nested
+   * comprehensions would not be rebuilt. Rules instrumented already are left as they are.
    */
   instrument(policy: CompiledPolicy): void {
     const visit = (node: RuleNode): void => {
@@ -83,7 +83,7 @@ export class Coverage {
   private rule(rule: CRule): void {
     if (this.instrumented.has(rule)) return;
     this.instrumented.add(rule);
-    // The rule's run forms, if any were built, would not see the markers.
+    // Defensive: run forms built before would not see the markers.
     rule.bodyTier = undefined;
     rule.valueTier = undefined;
     rule.node.rulesTier = undefined;
