@@ -14,6 +14,7 @@ import { fromJSON } from '../src/rego/value.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { KINDS, POD, objectOf, reviewOf, type Obj } from './fixtures/admission/objects.js';
 import { validateObject } from './fixtures/admission/validate.js';
+import fc from 'fast-check';
 import { tempDir } from './fixtures/server/client.js';
 import { projectRoot } from './helpers/paths.js';
 
@@ -174,4 +175,39 @@ test('mutate: a decision that is not an object of valid images, or fails, admits
       rt.close();
     }
   }
+});
+
+test('mutate (property): for any workload, the patch replaces exactly the new images the sync knows, at paths that hold them', () => {
+  const images = ['nginx:1.25', 'busybox', 'nginx:1.24', `nginx:1.25@${D2}`, 'NGINX:1.25', 'quay.io/acme/app:1', 'docker.io/library/nginx:1.25', ''];
+  const known: Record<string, string> = { 'nginx:1.25': D1, busybox: D2, 'docker.io/library/nginx:1.25': D1 };
+  const container = fc.record({ image: fc.constantFrom(...images) });
+  const spec = fc.record({ containers: fc.array(container, { minLength: 1, maxLength: 3 }), initContainers: fc.array(container, { maxLength: 2 }) });
+  fc.assert(
+    fc.property(fc.constantFrom(...KINDS), spec, fc.option(spec, { nil: undefined }), fc.constantFrom('production', 'dev'), (kind, newSpec, oldSpec, namespace) => {
+      const named = (s: typeof newSpec): Obj => ({
+        containers: s.containers.map((c, i) => ({ name: `c${i}`, ...(c.image ? { image: c.image } : {}) })),
+        initContainers: s.initContainers.map((c, i) => ({ name: `i${i}`, ...(c.image ? { image: c.image } : {}) })),
+      });
+      const object = objectOf(kind, named(newSpec));
+      const old = oldSpec === undefined ? undefined : objectOf(kind, named(oldSpec));
+      const r = mutate(runtime, reviewOf(kind, object, { namespace, operation: old ? 'UPDATE' : 'CREATE', oldObject: old ?? null }), OPTS);
+      assert.equal(r.statusCode, 200);
+      const resp = responseOf(r);
+      assert.equal(resp.allowed, true);
+      const ops = resp.patch ? patchOf(resp) : [];
+      // What should be replaced: in production, images the sync knows, unless the same image
+      // sits at the same place in the old object.
+      const want: ReplaceOp[] = [];
+      const specPath = kind.kind === 'Pod' ? '/spec' : kind.kind === 'CronJob' ? '/spec/jobTemplate/spec/template/spec' : kind.kind === 'PodTemplate' ? '/template/spec' : '/spec/template/spec';
+      for (const list of ['containers', 'initContainers'] as const) {
+        newSpec[list].forEach((c, i) => {
+          const kept = oldSpec?.[list][i]?.image === c.image;
+          if (namespace === 'production' && known[c.image] && !kept) want.push({ op: 'replace', path: `${specPath}/${list}/${i}/image`, value: `${c.image}@${known[c.image]}` });
+        });
+      }
+      assert.deepEqual(ops, want);
+      if (ops.length > 0) validateObject(applyPatch(object, ops));
+    }),
+    { numRuns: 300 },
+  );
 });
