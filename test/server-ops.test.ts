@@ -397,7 +397,7 @@ describe('--sync-config', () => {
   const mainJs = join(here, '..', 'src', 'cli', 'main.js');
   const launcher = `const { main } = await import(${JSON.stringify(mainJs)}); process.exitCode = await main(process.argv.slice(1));`;
 
-  for (const mode of ['http', 'https', 'client certificates'] as const) test(`the layer sync runs in the server process and writes manifests through the Data API (${mode})`, async () => {
+  for (const mode of ['http', 'https', 'client certificates', 'its own token'] as const) test(`the layer sync runs in the server process and writes manifests through the Data API (${mode})`, async () => {
     const tls = mode !== 'http';
     // A minimal registry: one repository with one tag and a single-platform manifest.
     const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } });
@@ -435,6 +435,16 @@ describe('--sync-config', () => {
       writeFileSync(cfg, `opa: {certFile: ${join(dir, 'sync.crt')}, keyFile: ${join(dir, 'sync.key')}}\n`, { flag: 'a' });
       authArgs = ['--authentication', 'tls', '--tls-ca-cert-file', ca.certFile];
       client = makeClientCert(dir, 'test', ca);
+    }
+    if (mode === 'its own token') {
+      // The first token may only read; the sync's configuration names the token that may write.
+      writeFileSync(tokenFile, 'reader-token\nwriter-token\n');
+      writeFileSync(join(dir, 'sync-token'), 'writer-token\n');
+      writeFileSync(cfg, `opa: {tokenFile: ${join(dir, 'sync-token')}}\n`, { flag: 'a' });
+      const authz = join(dir, 'authz.rego');
+      writeFileSync(authz, 'package system.authz\n\ndefault allow := false\n\nallow if input.identity == "writer-token"\n\nallow if {\n\tinput.identity == "reader-token"\n\tinput.method == "GET"\n}\n');
+      authArgs = [...authArgs, '--authorization', 'basic', authz];
+      client = { headers: { Authorization: 'Bearer reader-token' } };
     }
 
     // With TLS the in-process sync must trust the server's own certificate.

@@ -453,7 +453,8 @@ type SyncStarter = (handle: ServerHandle, opts: ServerOptions, logger: JsonLogge
 
 /**
  * Reads the layer sync's configuration (src/sync) and returns a function that starts the sync
- * against this server's Data API (sending a token from --token-file when tokens are required).
+ * against this server's Data API (sending the configuration's opa.tokenFile, or else a token from
+ * --token-file, when tokens are required).
  */
 async function prepareSync(configFile: string, server: ServerOptions): Promise<SyncStarter> {
   const sync = await import('../sync/index.js');
@@ -473,7 +474,9 @@ async function prepareSync(configFile: string, server: ServerOptions): Promise<S
       // (and present the configuration's client certificate, if any).
       options.opaTls = { ...options.opaTls, caFile: opts.tlsCertFile, serverName: certificateName(opts.tlsCertFile), insecure: false };
     }
-    if (opts.authentication === 'token' && opts.tokenFile) {
+    // The configuration's own opa.tokenFile (e.g. a token only allowed to write scan data) wins;
+    // without one, the sync sends the first token of --token-file.
+    if (opts.authentication === 'token' && opts.tokenFile && !options.opaTokenFile) {
       const token = TokenAuthenticator.fromFile(opts.tokenFile).anyToken();
       options.opaHeaders = { ...options.opaHeaders, Authorization: `Bearer ${token}` };
     }
