@@ -177,13 +177,6 @@ test('coverage: the report has OPA\'s shape: files by name, runs of lines, empty
   assert.deepEqual({ ...report, files: undefined }, { files: undefined, covered_lines: 3, not_covered_lines: 3, coverage: 50 });
 });
 
-test('coverage: without instrumentation nothing is recorded, and policies compiled for coverage answer the same', () => {
-  const coverage = new Coverage();
-  const plain = compilePolicies([{ file: 'test.rego', text: MODULE }]);
-  prepareQuery(plain, 'data.test.foo').evalValue({ data: fromJSON({}) });
-  assert.deepEqual(coverage.report(), { files: {}, covered_lines: 0, not_covered_lines: 0, coverage: 0 });
-});
-
 test('coverage: repeated test rules run one definition at a time and all count', () => {
   const policy = compilePolicies([
     { file: 'p.rego', text: 'package p\n\nf(x) := "a" if x == 1\n\ng(x) := "b" if x == 2\n' },
