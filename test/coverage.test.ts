@@ -279,7 +279,7 @@ test('eval --coverage adds the report to the JSON output, and the overall percen
   let r = cli('eval', '--coverage', '-d', dir, query);
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { result: unknown[]; coverage: CoverageReport };
-  assert.deepEqual(out.result.length, 1);
+  assert.equal(out.result.length, 1);
   // Both rules ran: the first produced "no latest", the second failed at its first expression.
   assert.deepEqual(Object.keys(out.coverage.files), [file]);
   assert.deepEqual(out.coverage.files[file]!.not_covered, [
