@@ -537,6 +537,10 @@ describe('Query API, default decision, health', () => {
     const r = await call('/v2/data/x');
     assert.equal(r.status, 404);
     assert.equal(json(r).code, 'resource_not_found');
+    assert.match(json(r).message as string, /the API is under .*\/v1\/admit, \/v1\/mutate, \/health and \/metrics$/);
+    // GET / names every endpoint, the webhooks included.
+    const index = json(await call('/')) as { endpoints: string[] };
+    for (const e of ['/v0/data/{path}', '/v1/data/{path}', '/v1/policies/{id}', '/v1/query', '/v1/admit', '/v1/mutate', '/health', '/metrics']) assert.ok(index.endpoints.includes(e), e);
     await stillServing();
   });
 

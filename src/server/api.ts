@@ -206,7 +206,7 @@ export class Api {
         throw new ApiError(404, 'resource_not_found', `unknown path ${pathname}: the diagnostic address serves /health and /metrics only`);
       }
       if (!found) {
-        throw new ApiError(404, 'resource_not_found', `unknown path ${pathname}: the API is under /v0/data, /v1/data, /v1/policies, /v1/query, /health and /metrics`);
+        throw new ApiError(404, 'resource_not_found', `unknown path ${pathname}: the API is under /v0/data, /v1/data, /v1/policies, /v1/query, /v1/admit, /v1/mutate, /health and /metrics`);
       }
       label = found.route.label;
       c = new Ctx(req, res, found.rest, query, label, method);
@@ -898,7 +898,7 @@ export class Api {
         name: 'image-enforcer',
         version: this.o.version,
         webhook: 'POST /v0/data/io/k8s/image_policy/verify with an ImageReview',
-        endpoints: ['/v0/data/{path}', '/v1/data/{path}', '/v1/policies/{id}', '/v1/query', '/health', '/metrics'],
+        endpoints: ['/v0/data/{path}', '/v1/data/{path}', '/v1/policies/{id}', '/v1/query', '/v1/admit', '/v1/mutate', '/health', '/metrics'],
       },
       true,
     );
