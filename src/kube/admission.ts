@@ -353,7 +353,7 @@ function failure(opts: Pick<AdmitOptions, 'failureMode'>, message: string, uid: 
       {
         uid,
         allowed: true,
-        warnings: [truncate(`image policy not evaluated (${message}); admitted because the webhook fails open`)],
+        warnings: [truncateWarning(`image policy not evaluated (${message}); admitted because the webhook fails open`)],
         auditAnnotations: { [AUDIT_FAILED_OPEN]: 'true', [AUDIT_ERROR]: message },
       },
       'failed-open',
@@ -381,13 +381,14 @@ export function evaluationError(e: unknown, timeoutMs: number): string {
   return `internal error during evaluation: ${(inner as Error)?.message ?? String(inner)}`;
 }
 
-function truncate(s: string): string {
+/** A warning cut to what the API server shows. */
+export function truncateWarning(s: string): string {
   return s.length > MAX_WARNING_LENGTH ? s.slice(0, MAX_WARNING_LENGTH - 3) + '...' : s;
 }
 
 function stringList(v: unknown): string[] {
   if (!Array.isArray(v)) return [];
-  const out = v.map((x) => (typeof x === 'string' ? x : jsonText(x))).map(truncate);
+  const out = v.map((x) => (typeof x === 'string' ? x : jsonText(x))).map(truncateWarning);
   return out.length > MAX_WARNINGS ? [...out.slice(0, MAX_WARNINGS - 1), `... and ${out.length - MAX_WARNINGS + 1} more warnings`] : out;
 }
 

@@ -13,7 +13,7 @@
 // the object is admitted unchanged, with a warning and an audit annotation. The validating
 // webhook still decides whether it may run (and can require digests).
 import { parseImageReference, isReferenceError } from './reference.js';
-import { AUDIT_ERROR, evaluationError, readReview, type AdmissionRuntime, type AdmitResult, type ReviewedRequest } from './admission.js';
+import { AUDIT_ERROR, evaluationError, readReview, truncateWarning, type AdmissionRuntime, type AdmitResult, type ReviewedRequest } from './admission.js';
 import type { BuiltinHooks } from '../rego/builtins/registry.js';
 import { fromJSON, toJSON, type Value } from '../rego/value.js';
 import { isJSONObject, type ContainerImage, type JSONObject } from './pod-specs.js';
@@ -60,7 +60,7 @@ function unchangedAfter(r: ReviewedRequest, message: string, result?: unknown): 
     {
       uid: r.uid,
       allowed: true,
-      warnings: [`images not replaced (${message.length > 180 ? message.slice(0, 177) + '...' : message}); admitted unchanged`],
+      warnings: [truncateWarning(`images not replaced (${message}); admitted unchanged`)],
       auditAnnotations: { [AUDIT_ERROR]: message },
     },
     'failed-open',
