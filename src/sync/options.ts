@@ -96,7 +96,7 @@ Writes (PUT to an OPA-compatible Data API):
 
 Flags:
   --repository a/b,c/d     repositories to sync (comma-separated; "nginx" means library/nginx on Docker Hub)
-  --poll-delay 60s         wait between sync cycles (Go duration: 500ms, 60s, 5m, 1h; at most 576h)
+  --poll-delay 60s         wait between sync cycles (Go duration: 500ms, 60s, 5m, 1h; more than 0, at most 576h)
   --registry-url URL       registry API URL (default ${DEFAULT_REGISTRY_URL})
   --registry-domain NAME   domain used in image references for that registry (default: from the URL;
                            registry-1.docker.io is docker.io)
@@ -186,11 +186,10 @@ export function parseDuration(s: string, setting?: string): number {
  */
 export const MAX_WAIT_MS = 576 * 3_600_000;
 
-/** A duration that ends up in a timer: at most MAX_WAIT_MS and, unless `zero` is allowed, more than 0. */
-function waitDuration(s: string, setting: string, example: string, zero: "zero allowed" | "more than zero"): number {
+/** A duration that ends up in a timer: more than 0 and at most MAX_WAIT_MS. */
+function waitDuration(s: string, setting: string, example: string): number {
   const ms = parseDuration(s, setting);
-  if (ms <= 0 && zero === "more than zero") {
-    // A zero wait would give up before asking once.
+  if (ms <= 0) {
     throw new SyncError("config", `${setting} must be longer than 0, not "${s}"`, `give a Go duration such as ${example}`, false);
   }
   if (ms > MAX_WAIT_MS) {
@@ -397,12 +396,14 @@ export function parseSyncFlags(argv: string[], env: Record<string, string | unde
     layerRoot: root(flags.get("opa-layer-root") ?? cfg?.opa?.layerRoot, DEFAULT_LAYER_ROOT, "opa-layer-root"),
     clairRoot: root(flags.get("opa-clair-root") ?? cfg?.opa?.clairRoot, DEFAULT_CLAIR_ROOT, "opa-clair-root"),
     imagesRoot: root(flags.get("opa-images-root") ?? cfg?.opa?.imagesRoot, DEFAULT_IMAGES_ROOT, "opa-images-root"),
-    pollDelayMs: waitDuration(flags.get("poll-delay") ?? cfg?.pollDelay ?? "60s", setting("poll-delay", "pollDelay"), "60s", "zero allowed"),
+    // Zero would sync without pause, hammering the registries and the scanner (and a failing
+    // repository's backoff, a multiple of it, would be zero too).
+    pollDelayMs: waitDuration(flags.get("poll-delay") ?? cfg?.pollDelay ?? "60s", setting("poll-delay", "pollDelay"), "60s"),
     once,
     concurrency,
     reportMaxAgeMs: parseDuration(flags.get("report-max-age") ?? cfg?.reportMaxAge ?? "24h", setting("report-max-age", "reportMaxAge")),
     ...(metricsAddr !== undefined ? { metricsAddr } : {}),
-    ...(clairIndexTimeout !== undefined ? { clairIndexTimeoutMs: waitDuration(clairIndexTimeout, setting("clair-index-timeout", "clair.indexTimeout"), "10m", "more than zero") } : {}),
+    ...(clairIndexTimeout !== undefined ? { clairIndexTimeoutMs: waitDuration(clairIndexTimeout, setting("clair-index-timeout", "clair.indexTimeout"), "10m") } : {}),
   };
 }
 

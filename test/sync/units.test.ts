@@ -195,7 +195,11 @@ test("durations that end up in a timer are at most 576h; a number too long for a
   assert.throws(() => parseDuration(huge), /is too long/);
   // Not a timer (compared with a report's age): long values stay allowed.
   assert.equal(parseSyncFlags(flags("--report-max-age", "8760h"), {}).reportMaxAgeMs, 8760 * 3_600_000);
-  assert.match(SYNC_HELP, /--poll-delay 60s .*at most 576h/);
+  assert.match(SYNC_HELP, /--poll-delay 60s .*more than 0, at most 576h/);
+  // Zero would sync without pause (and back off failing repositories by zero).
+  refused(flags("--poll-delay", "0s"), `--poll-delay must be longer than 0, not "0s"`);
+  refused(flags("--poll-delay", "0"), `--poll-delay must be longer than 0, not "0"`);
+  assert.equal(parseSyncFlags(flags("--poll-delay", "1ms"), {}).pollDelayMs, 1);
 
   const dir = mkdtempSync(join(tmpdir(), "ie-cfg-"));
   const cfg = join(dir, "sync.yaml");
