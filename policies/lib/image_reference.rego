@@ -125,7 +125,7 @@ _parse_parts(s, m) := _invalid(_digest_error(substring(m[3], 1, -1))) if {
 	not regex.match(_tag_re, substring(m[2], 1, -1))
 } else := _invalid(sprintf("image reference %q has no repository name", [s])) if {
 	m[1] == ""
-} else := _named(s, m[1], _optional(m[2]), _optional(m[3]))
+} else := _named(m[1], _optional(m[2]), _optional(m[3]))
 
 # "" -> null, ":x" / "@x" -> "x"
 _optional(g) := null if g == ""
@@ -148,7 +148,7 @@ _algorithm(d) := substring(d, 0, indexof(d, ":"))
 
 _hex(d) := substring(d, indexof(d, ":") + 1, -1)
 
-_named(s, name, tag, digest) := _invalid(sprintf("invalid registry domain %q", [split_domain(name)[0]])) if {
+_named(name, tag, digest) := _invalid(sprintf("invalid registry domain %q", [split_domain(name)[0]])) if {
 	not _domain_ok(split_domain(name)[0])
 } else := _invalid(_path_error(split_domain(name)[1])) if {
 	_path_error(split_domain(name)[1])
