@@ -17,6 +17,8 @@ import { registerTestCommand } from './test.js';
 import { Coverage } from '../rego/coverage.js';
 import { renderTable } from '../repl/present.js';
 
+const STRICT_HELP = "OPA's compiler strict mode: unused imports, assignments and function arguments are errors, and Rego v0 modules get Rego v1's checks";
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -81,8 +83,9 @@ export function buildProgram(): Command {
     .option('--strict-builtin-errors', 'treat builtin errors as fatal')
     .option('--package <path>', 'package whose rules the query may name without data. prefix')
     .option('--coverage', 'also report which lines of the policies the evaluation reached (as opa eval --coverage)')
+    .option('-S, --strict', STRICT_HELP)
     .action(async (query: string, o) => {
-      const set = await loadPolicySet(o.data, { regoVersion: regoVersionOf(o) });
+      const set = await loadPolicySet(o.data, { regoVersion: regoVersionOf(o), strict: o.strict === true });
       const input = o.input ? await readInput(o.input) : undefined;
       const pkg = o.package === undefined ? undefined : packagePath(String(o.package));
       const coverage = o.coverage ? new Coverage() : undefined;
@@ -115,9 +118,10 @@ export function buildProgram(): Command {
     .argument('<paths...>', 'policy files or directories')
     .addOption(formatOption(['pretty', 'json'], 'pretty'))
     .option('--v0-compatible', 'accept only Rego v0 syntax')
+    .option('-S, --strict', STRICT_HELP)
     .action(async (paths: string[], o) => {
       try {
-        await loadPolicySet(paths, { regoVersion: regoVersionOf(o) });
+        await loadPolicySet(paths, { regoVersion: regoVersionOf(o), strict: o.strict === true });
       } catch (e) {
         const errs = userErrors(e);
         if (!errs) throw e;

@@ -126,6 +126,8 @@ export interface Module {
   /** METADATA annotations, when the module has any. */
   annotations?: Annotation[];
   comments?: Array<{ text: string; loc: Location }>;
+  /** A module of the interactive shell, where a rule named `input` sets the input document. */
+  shell?: boolean;
 }
 
 /** A parsed query: a body. */

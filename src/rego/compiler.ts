@@ -11,11 +11,19 @@ import type { CCall, CExpr, CRule, CTerm, CWith, CompiledPolicy, CRef, RuleKind 
 import { RuleNode } from './compiled.js';
 import { forEachTerm } from './walk.js';
 import { RegoError, RegoErrors } from './errors.js';
+import { checkQueryLocals, checkRuleLocals } from './local-vars.js';
+import { checkModule, importName, unusedImports } from './module-checks.js';
 import { RObject, RSet, internString, parseNumber, typeName, type Value } from './value.js';
 
 export interface CompileOptions {
   /** Builtins that may not be called (e.g. http.send when network access is off). */
   disabledBuiltins?: Set<string>;
+  /**
+   * OPA's strict mode (check -S): unused imports, assignments and function arguments are
+   * errors, and Rego v0 modules get Rego v1's checks (duplicate imports, rules or variables
+   * named input or data, deprecated builtins).
+   */
+  strict?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -59,7 +67,11 @@ interface ModuleCtx {
   module: A.Module;
   pkg: string[];
   imports: Map<string, A.RefTerm>;
+  /** Import names some reference resolved to (strict mode reports the others). */
+  usedImports: Set<string>;
   ruleNames: Set<string>;
+  /** Rego v1's checks apply: a v1 module, or strict mode. */
+  v1Checks: boolean;
 }
 
 /** Frame slot allocator shared by a rule and all its nested bodies. */
@@ -127,18 +139,19 @@ class Compiler {
       const head = terms[0];
       if (head.type !== 'var') continue;
       if (head.name !== 'data' && head.name !== 'input') continue; // future.keywords, rego.v1
-      let alias = imp.alias;
-      if (!alias) {
-        const last = terms[terms.length - 1];
-        if (terms.length === 1) alias = head.name;
-        else if (last.type === 'string') alias = last.value;
-        else if (last.type === 'var') alias = last.name;
-        else continue;
-      }
+      const alias = importName(imp);
+      if (alias === undefined) continue;
       if (alias === 'input' && head.name === 'input' && terms.length === 1) continue;
       map.set(alias, imp.path);
     }
-    return { module, pkg, imports: map, ruleNames: this.rulesByPkg.get(pkg.join('\u0000')) ?? new Set() };
+    return {
+      module,
+      pkg,
+      imports: map,
+      usedImports: new Set(),
+      ruleNames: this.rulesByPkg.get(pkg.join('\u0000')) ?? new Set(),
+      v1Checks: module.regoVersion !== 0 || this.options.strict === true,
+    };
   }
 
   private fail(): void {
@@ -146,6 +159,9 @@ class Compiler {
   }
 
   run(): void {
+    const strict = this.options.strict === true;
+    for (const ctx of this.ctxs) this.errors.push(...checkModule(ctx.module, strict));
+    this.fail();
     // 1. the tree
     const pending: Array<{ rule: A.Rule; ctx: ModuleCtx; node: RuleNode; dynTerms: A.Term[]; kind: RuleKind }> = [];
     for (const ctx of this.ctxs) {
@@ -159,6 +175,11 @@ class Compiler {
     this.fail();
     // 2-3. bodies
     for (const p of pending) {
+      const locals = checkRuleLocals(p.rule, strict);
+      if (locals.length > 0) {
+        this.errors.push(...locals);
+        continue;
+      }
       try {
         const cr = this.compileRule(p.rule, p.ctx, p.node, p.dynTerms, p.kind);
         if (p.rule.default) p.node.defaultRule = cr;
@@ -169,6 +190,7 @@ class Compiler {
         else throw e;
       }
     }
+    if (strict) for (const ctx of this.ctxs) this.errors.push(...unusedImports(ctx.module, ctx.usedImports));
     this.fail();
     markHasRules(this.root);
     this.checkRecursion();
@@ -323,16 +345,14 @@ class Compiler {
     return reorder(converted, initiallySafe, exprs);
   }
 
-  /** Allocates slots for the variables local to this scope. */
+  /**
+   * Allocates slots for the variables local to this scope. Redeclarations were refused before
+   * (local-vars.ts); a name declared twice in one statement (`some x, x in xs`) gets one slot.
+   */
   private declare(exprs: A.Expr[], scope: Scope, ctx: ModuleCtx, extraTerms: A.Term[]): void {
-    const declared = new Set<string>();
-    const add = (name: string, l?: A.Location, explicit = false) => {
+    const add = (name: string, explicit = false) => {
       if (explicit) {
-        if (declared.has(name) || scope.vars.has(name)) {
-          if (!name.startsWith('$')) throw err('rego_compile_error', `var ${name} assigned above`, l);
-        }
-        declared.add(name);
-        scope.vars.set(name, scope.frame.alloc());
+        if (!scope.vars.has(name)) scope.vars.set(name, scope.frame.alloc());
         return;
       }
       if (scope.lookup(name) !== undefined) return;
@@ -344,11 +364,11 @@ class Compiler {
       const t = e.terms;
       if (t.type === 'some') {
         for (const s of t.symbols) {
-          if (s.type === 'var') add(s.name, loc(s), true);
+          if (s.type === 'var') add(s.name, true);
           else if (s.type === 'call') {
             const n = s.args.length;
             const pats = s.args.slice(0, n - 1);
-            for (const p of pats) for (const v of patternVars(p)) add(v, loc(s), true);
+            for (const p of pats) for (const v of patternVars(p)) add(v, true);
           }
         }
       } else if (t.type === 'call' && isOp(t, 'assign')) {
@@ -358,17 +378,17 @@ class Compiler {
         }
         for (const v of patternVars(lhs)) {
           // Rego v0 lets a local shadow input/data (Gatekeeper-era tests do `input := {...}`);
-          // Rego v1 forbids it, as OPA does.
-          if ((v === 'input' || v === 'data') && ctx.module.regoVersion !== 0) {
+          // Rego v1 (and strict mode) forbids it, as OPA does.
+          if ((v === 'input' || v === 'data') && ctx.v1Checks) {
             throw err('rego_compile_error', `variables must not shadow ${v} (use a different variable name)`, loc(e));
           }
-          add(v, loc(e), true);
+          add(v, true);
         }
       }
     }
     // Then every other variable used directly in this scope (not in nested scopes).
     const visit = (t: A.Term) => {
-      walkScopeVars(t, (name, l) => add(name, l));
+      walkScopeVars(t, (name) => add(name));
     };
     for (const e of exprs) {
       const t = e.terms;
@@ -516,7 +536,10 @@ class Compiler {
     if (scope.lookup(head.name) !== undefined) return terms;
     if (head.name === 'data' || head.name === 'input') return terms;
     const imp = ctx.imports.get(head.name);
-    if (imp) return [...imp.terms, ...terms.slice(1)];
+    if (imp) {
+      ctx.usedImports.add(head.name);
+      return [...imp.terms, ...terms.slice(1)];
+    }
     if (ctx.ruleNames.has(head.name)) {
       const str = (v: string): A.StringTerm => ({ type: 'string', value: v, loc: head.loc });
       return [{ type: 'var', name: 'data', loc: head.loc }, ...ctx.pkg.map(str), str(head.name), ...terms.slice(1)];
@@ -647,7 +670,7 @@ class Compiler {
       } else if (b) {
         call.builtin = b;
         arity = b.args.length;
-        if (b.deprecated && ctx.module.regoVersion === 1) {
+        if (b.deprecated && ctx.v1Checks) {
           throw err('rego_type_error', `deprecated built-in function calls in expression: ${name}`, loc(t));
         }
       } else {
@@ -682,6 +705,8 @@ class Compiler {
       if (node) for (const k of node.children.keys()) names.add(k);
       (ctx as { ruleNames: Set<string> }).ruleNames = names;
     }
+    const locals = checkQueryLocals(body);
+    if (locals.length > 0) throw new RegoErrors(locals);
     const frame = new Frame();
     const scope = new Scope(undefined, frame);
     try {

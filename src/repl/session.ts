@@ -350,7 +350,7 @@ export class ReplSession {
   private setPackage(pkg: A.Package): void {
     const key = packageKey(pkg);
     if (!this.modules.has(key)) {
-      this.modules.set(key, { package: pkg, imports: [], rules: [], regoVersion: this.moduleVersion(), file: '' });
+      this.modules.set(key, { package: pkg, imports: [], rules: [], regoVersion: this.moduleVersion(), file: '', shell: true });
       this.generation++;
     }
     this.current = key;
