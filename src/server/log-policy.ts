@@ -6,7 +6,7 @@
 // As in OPA, a drop or mask policy that fails leaves the decision out of the log (and logs the
 // error): logging it unmasked could leak what the mask was written to hide.
 import { hasRulesAt } from '../rego/data-conflicts.js';
-import { RObject, fromJSON, isObject, type Value } from '../rego/value.js';
+import { RObject, fromJSON, type Value } from '../rego/value.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Decision } from './decision-log.js';
 import { applyMask, parseMaskRules } from './log-mask.js';
@@ -33,9 +33,9 @@ export class DecisionLogPolicy {
   /** The decision as it should be logged, or undefined when it must not be logged. */
   apply(d: Decision): Decision | undefined {
     this.refreshRules();
-    const data = this.o.runtime.store.snapshot();
-    const drop = this.dropRules || documentAt(data, DROP) !== undefined;
-    const mask = this.maskRules || documentAt(data, MASK) !== undefined;
+    const store = this.o.runtime.store;
+    const drop = this.dropRules || store.read(DROP) !== undefined;
+    const mask = this.maskRules || store.read(MASK) !== undefined;
     if (!drop && !mask) return d;
     const event = this.event(d);
     let policy = 'data.system.log.drop';
@@ -81,11 +81,4 @@ export class DecisionLogPolicy {
     e.set('timestamp', new Date().toISOString());
     return e;
   }
-}
-
-/** Base data at `path`, if any (rules are looked up separately). */
-function documentAt(data: Value, path: readonly string[]): Value | undefined {
-  let v: Value | undefined = data;
-  for (const key of path) v = isObject(v) ? v.get(key) : undefined;
-  return v;
 }
