@@ -4,6 +4,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { watchPaths } from '../loader/index.js';
 import { Coverage } from '../rego/coverage.js';
 import { stringifyJSON } from '../rego/value.js';
+import { coalesce } from '../runtime/coalesce.js';
 import { loadPolicySet } from '../runtime/policy-set.js';
 import { formatCoverageShortfall, formatTestReport, runTests } from '../runtime/tester.js';
 import { ExitCode, UserError, formatOption, regoVersionOf } from './common.js';
@@ -70,25 +71,11 @@ async function watchTests(paths: string[], o: TestCommandOptions, run: RegExp | 
     }
     process.stdout.write(`${'*'.repeat(80)}\nWatching for changes ...\n`);
   };
-  // Runs never overlap: a change during a run starts one more run after it. The watch starts
-  // before the first run, so no change after the first banner is missed.
-  let running: Promise<void> | undefined;
-  let again = false;
-  const rerun = (): void => {
-    if (running) {
-      again = true;
-      return;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        await once();
-      } while (again);
-      running = undefined;
-    })();
-  };
-  const watcher = watchPaths(paths, rerun, { onError: (e) => process.stderr.write(`watch: ${e.message}\n`) });
-  rerun();
+  // Runs never overlap (coalesce). The watch starts before the first run, so no change after the
+  // first banner is missed.
+  const rerun = coalesce(once);
+  const watcher = watchPaths(paths, () => void rerun(), { onError: (e) => process.stderr.write(`watch: ${e.message}\n`) });
+  void rerun();
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       watcher.close();

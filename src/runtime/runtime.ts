@@ -11,6 +11,7 @@ import { RegoError, RegoErrors, isStackOverflow } from '../rego/errors.js';
 import { parseModule } from '../rego/parser.js';
 import { prepareQuery, type PreparedQuery, type PrepareOptions } from '../rego/index.js';
 import { RObject, type Value } from '../rego/value.js';
+import { coalesce } from './coalesce.js';
 import { compileWithData, loadPolicySet } from './policy-set.js';
 import { Store } from '../store/index.js';
 
@@ -51,8 +52,7 @@ export class Runtime extends EventEmitter {
   /** Where rules live (data-conflicts.ts), for the current generation. */
   private rules?: { generation: number; paths: string[][] };
   private watcher?: Watcher;
-  private reloadRunning?: Promise<ReloadEvent>;
-  private reloadQueued?: Promise<ReloadEvent>;
+  private readonly serialReload = coalesce(() => this.readAndApply());
   private closed = false;
   /** Incremented on every successful recompilation. */
   generation = 0;
@@ -157,21 +157,7 @@ export class Runtime extends EventEmitter {
    * later, and a burst of changes costs at most two reads.
    */
   reload(): Promise<ReloadEvent> {
-    if (this.reloadQueued) return this.reloadQueued;
-    if (!this.reloadRunning) return this.startReload();
-    this.reloadQueued = this.reloadRunning.then(() => {
-      this.reloadQueued = undefined;
-      return this.startReload();
-    });
-    return this.reloadQueued;
-  }
-
-  private startReload(): Promise<ReloadEvent> {
-    const run = this.readAndApply().finally(() => {
-      this.reloadRunning = undefined;
-    });
-    this.reloadRunning = run;
-    return run;
+    return this.serialReload();
   }
 
   /** One reload; never rejects. */
