@@ -42,37 +42,28 @@ class Checker {
   }
 
   /** Starts over with one empty scope (each rule branch, each head comprehension). */
-  reset(): void {
+  private reset(): void {
     this.frames = [newFrame()];
   }
 
-  count(name: string): number {
-    for (let i = this.frames.length - 1; i >= 0; i--) {
-      const c = this.frames[i].count.get(name);
-      if (c !== undefined) return c;
-    }
-    return 0;
+  /** The nearest scope that knows the variable (it counts its uses). */
+  private scopeOf(name: string): Frame | undefined {
+    for (let i = this.frames.length - 1; i >= 0; i--) if (this.frames[i].count.has(name)) return this.frames[i];
+    return undefined;
   }
 
-  /** A reference: one more use of a known variable, or a new one seen in this scope. */
+  private count(name: string): number {
+    return this.scopeOf(name)?.count.get(name) ?? 0;
+  }
+
+  /** A reference: one more use of a variable some scope knows, or a new variable seen in this scope. */
   private reference(name: string): void {
-    for (let i = this.frames.length - 1; i >= 0; i--) {
-      const f = this.frames[i];
-      if (f.occurrence.has(name)) {
-        // OPA counts the use in the nearest scope that counted the variable before.
-        for (let j = this.frames.length - 1; j >= 0; j--) {
-          const c = this.frames[j].count.get(name);
-          if (c !== undefined) {
-            this.frames[j].count.set(name, c + 1);
-            return;
-          }
-        }
-        this.top.count.set(name, 1);
-        return;
-      }
+    const f = this.scopeOf(name);
+    if (f) f.count.set(name, f.count.get(name)! + 1);
+    else {
+      this.top.occurrence.set(name, 'seen');
+      this.top.count.set(name, 1);
     }
-    this.top.occurrence.set(name, 'seen');
-    this.top.count.set(name, 1);
   }
 
   /** An argument, assignment or declaration: allowed once per scope, and not after a reference. */
@@ -99,20 +90,15 @@ class Checker {
     for (const a of args) for (const v of termVars(a)) if (!isGenerated(v)) unusedArgs.add(v);
     for (let branch: A.Rule | undefined = rule; branch; branch = branch.else) {
       const h = branch.head;
-      const used = new Set<string>();
-      for (const t of [...h.ref.slice(1), ...(h.key ? [h.key] : [])]) for (const v of termVars(t)) used.add(v);
-      if (h.value) {
-        for (const v of termVars(h.value)) {
-          used.add(v);
-          unusedArgs.delete(v);
-        }
-      }
+      const branchArgs = h.args ?? args;
+      // The head's variables count as used (bound by the body); the value's also use arguments.
+      const headTerms = [...h.ref.slice(1), ...(h.key ? [h.key] : []), ...(h.value ? [h.value] : [])];
+      const used = new Set(headTerms.flatMap(termVars));
+      for (const v of h.value ? termVars(h.value) : []) unusedArgs.delete(v);
       // Comprehensions in the head are scopes of their own, checked apart from the body.
-      for (const t of [...h.ref.slice(1), ...(h.key ? [h.key] : []), ...(h.value ? [h.value] : []), ...(h.args ?? args)]) {
-        this.headComprehensions(t);
-      }
+      for (const t of [...headTerms, ...branchArgs]) this.headComprehensions(t);
       this.reset();
-      for (const a of h.args ?? args) this.argument(a);
+      for (const a of branchArgs) this.argument(a);
       this.body(branch.body, used);
       for (const v of [...unusedArgs]) if (this.count(v) > 1) unusedArgs.delete(v);
     }
@@ -136,7 +122,7 @@ class Checker {
   private argument(t: A.Term): void {
     switch (t.type) {
       case 'var':
-        if (this.frames.some((f) => f.occurrence.has(t.name))) this.reference(t.name);
+        if (this.count(t.name) > 0) this.reference(t.name);
         else this.introduce(t.name, 'arg');
         return;
       case 'object':
@@ -165,11 +151,8 @@ class Checker {
 
   private scoped(fn: () => void): void {
     this.frames.push(newFrame());
-    try {
-      fn();
-    } finally {
-      this.frames.pop();
-    }
+    fn();
+    this.frames.pop();
   }
 
   private expr(e: A.Expr): void {
