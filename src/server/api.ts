@@ -87,6 +87,11 @@ interface Target {
   generation: number;
 }
 
+/** What GET / lists; the 404 for an unknown path names their roots. */
+const ENDPOINTS = ['/v0/data/{path}', '/v1/data/{path}', '/v1/policies/{id}', '/v1/query', '/v1/admit', '/v1/mutate', '/health', '/metrics'];
+const ROOTS = ENDPOINTS.map((e) => e.replace(/\/\{\w+\}$/, ''));
+const API_ROOTS = `${ROOTS.slice(0, -1).join(', ')} and ${ROOTS[ROOTS.length - 1]}`;
+
 /** The query of URLs without one (most requests); only ever read. */
 const NO_QUERY = new URLSearchParams();
 
@@ -206,7 +211,7 @@ export class Api {
         throw new ApiError(404, 'resource_not_found', `unknown path ${pathname}: the diagnostic address serves /health and /metrics only`);
       }
       if (!found) {
-        throw new ApiError(404, 'resource_not_found', `unknown path ${pathname}: the API is under /v0/data, /v1/data, /v1/policies, /v1/query, /v1/admit, /v1/mutate, /health and /metrics`);
+        throw new ApiError(404, 'resource_not_found', `unknown path ${pathname}: the API is under ${API_ROOTS}`);
       }
       label = found.route.label;
       c = new Ctx(req, res, found.rest, query, label, method);
@@ -898,7 +903,7 @@ export class Api {
         name: 'image-enforcer',
         version: this.o.version,
         webhook: 'POST /v0/data/io/k8s/image_policy/verify with an ImageReview',
-        endpoints: ['/v0/data/{path}', '/v1/data/{path}', '/v1/policies/{id}', '/v1/query', '/v1/admit', '/v1/mutate', '/health', '/metrics'],
+        endpoints: ENDPOINTS,
       },
       true,
     );
