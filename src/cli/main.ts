@@ -23,7 +23,6 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-
 function readErrorText(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return 'no such file or directory';
