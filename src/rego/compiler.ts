@@ -175,7 +175,7 @@ class Compiler {
     this.fail();
     // 2-3. bodies
     for (const p of pending) {
-      const locals = checkRuleLocals(p.rule, strict);
+      const locals = checkRuleLocals(p.rule, { strict, v1Checks: p.ctx.v1Checks });
       if (locals.length > 0) {
         this.errors.push(...locals);
         continue;
@@ -376,14 +376,9 @@ class Compiler {
         if (lhs.type !== 'var' && lhs.type !== 'array' && lhs.type !== 'object') {
           throw err('rego_parse_error', 'cannot assign to ' + lhs.type, loc(e));
         }
-        for (const v of patternVars(lhs)) {
-          // Rego v0 lets a local shadow input/data (Gatekeeper-era tests do `input := {...}`);
-          // Rego v1 (and strict mode) forbids it, as OPA does.
-          if ((v === 'input' || v === 'data') && ctx.v1Checks) {
-            throw err('rego_compile_error', `variables must not shadow ${v} (use a different variable name)`, loc(e));
-          }
-          add(v, true);
-        }
+        // Rego v0 lets a local shadow input/data (Gatekeeper-era tests do `input := {...}`);
+        // Rego v1 refuses it for rules (local-vars.ts), a query may.
+        for (const v of patternVars(lhs)) add(v, true);
       }
     }
     // Then every other variable used directly in this scope (not in nested scopes).
@@ -789,10 +784,14 @@ function bareVar(t: A.Term): A.Term {
   return t.type === 'ref' && t.terms.length === 1 && t.terms[0].type === 'var' ? t.terms[0] : t;
 }
 
-/** Vars in pattern positions: the term itself, or nested in array/object literals. */
+/**
+ * Vars in pattern positions: the term itself, or nested in array/object literals. A bare `input`
+ * or `data` there names a local, as in OPA (`[input, x] := ...`, `f(input) := ...`).
+ */
 function patternVars(t: A.Term): string[] {
   const out: string[] = [];
-  const walk = (x: A.Term) => {
+  const walk = (term: A.Term) => {
+    const x = bareVar(term);
     if (x.type === 'var') out.push(x.name);
     else if (x.type === 'array') x.items.forEach(walk);
     else if (x.type === 'object') x.items.forEach(([, v]) => walk(v));

@@ -6,6 +6,7 @@
 //     once, and never after it was referenced there: "var x referenced above", "var x assigned
 //     above", "var x declared above", "arg x redeclared";
 //   - an assignment cannot be negated;
+//   - in Rego v1 (and strict mode), a variable cannot be named `input` or `data`;
 //   - a variable declared with `some` or by `every` must be used: "declared var x unused";
 //   - strict mode (check -S) also requires assigned variables and function arguments to be used:
 //     "assigned var x unused", "unused argument x. (hint: use _ (wildcard variable) instead)".
@@ -31,7 +32,7 @@ class Checker {
   readonly errors: RegoError[] = [];
   private frames: Frame[] = [newFrame()];
 
-  constructor(private readonly strict: boolean) {}
+  constructor(private readonly o: LocalsOptions) {}
 
   private get top(): Frame {
     return this.frames[this.frames.length - 1];
@@ -102,7 +103,7 @@ class Checker {
       this.body(branch.body, used);
       for (const v of [...unusedArgs]) if (this.count(v) > 1) unusedArgs.delete(v);
     }
-    if (this.strict && this.errors.length === 0) {
+    if (this.o.strict && this.errors.length === 0) {
       for (const v of unusedArgs) this.fail(`unused argument ${v}. (hint: use _ (wildcard variable) instead)`, rule.head.loc ?? rule.loc);
     }
   }
@@ -145,7 +146,7 @@ class Checker {
     const at = exprs[0]?.loc;
     const unused = (kind: Occurrence) =>
       [...this.top.occurrence].filter(([v, o]) => o === kind && !isGenerated(v) && this.count(v) <= 1 && !used.has(v)).map(([v]) => v);
-    if (this.strict) for (const v of unused('assigned')) this.fail(`assigned var ${v} unused`, at);
+    if (this.o.strict) for (const v of unused('assigned')) this.fail(`assigned var ${v} unused`, at);
     for (const v of unused('declared')) this.fail(`declared var ${v} unused`, at);
   }
 
@@ -186,6 +187,11 @@ class Checker {
     if (t.type === 'call' && isAssign(t) && t.args.length === 2) {
       if (e.negated) {
         this.fail('cannot assign vars inside negated expression', e.loc);
+        return;
+      }
+      const root = rootDocumentName(t.args[0]);
+      if (root && this.o.v1Checks) {
+        this.fail(`variables must not shadow ${root} (use a different variable name)`, e.loc);
         return;
       }
       this.term(t.args[1]);
@@ -257,6 +263,12 @@ class Checker {
         return;
     }
   }
+}
+
+/** `input` or `data` as a whole assignment target (Rego v0 lets a local take the name). */
+function rootDocumentName(t: A.Term): string | undefined {
+  const v = t.type === 'ref' && t.terms.length === 1 ? t.terms[0] : t;
+  return v.type === 'var' && (v.name === 'input' || v.name === 'data') ? v.name : undefined;
 }
 
 function isAssign(t: A.CallTerm): boolean {
@@ -347,16 +359,26 @@ function forEachClosure(t: A.Term, fn: (c: A.Term) => void): void {
   }
 }
 
+export interface LocalsOptions {
+  /** Strict mode: unused assignments and function arguments are errors too. */
+  strict?: boolean;
+  /** Rego v1's checks (a v1 module, or strict mode): no variable named input or data. */
+  v1Checks?: boolean;
+}
+
 /** The local-variable errors of a rule (with its else branches). */
-export function checkRuleLocals(rule: A.Rule, strict = false): RegoError[] {
-  const c = new Checker(strict);
+export function checkRuleLocals(rule: A.Rule, o: LocalsOptions): RegoError[] {
+  const c = new Checker(o);
   c.rule(rule);
   return c.errors;
 }
 
-/** The local-variable errors of a query (strict mode does not apply: its variables are its output). */
+/**
+ * The local-variable errors of a query. As in OPA, strict mode does not apply (a query's
+ * variables are its output) and a query may name a variable `input`.
+ */
 export function checkQueryLocals(body: A.Body): RegoError[] {
-  const c = new Checker(false);
+  const c = new Checker({});
   c.query(body);
   return c.errors;
 }
