@@ -82,15 +82,38 @@ class Frame {
   }
 }
 
-/** A lexical scope: the body of a rule, query, comprehension or `every`. */
+/**
+ * A lexical scope: the body of a rule, query, comprehension or `every`.
+ *
+ * Variables declared with `:=` or `some` are visible to the scopes nested in their body only
+ * from the expression that declares them on, as in OPA: in `y := {x | xs[x]}; x := count(y)`
+ * the comprehension's `x` is its own. Other variables are the same throughout the body.
+ */
 class Scope {
   readonly vars = new Map<string, number>();
+  /** Explicitly declared variables: the index of the expression that declares them. */
+  readonly declaredAt = new Map<string, number>();
+  /** The index of the expression being compiled (where nested scopes open). */
+  current = Infinity;
+  /** In the parent: the index of the expression this scope is nested in. */
+  private readonly position: number;
   constructor(
     readonly parent: Scope | undefined,
     readonly frame: Frame,
-  ) {}
+  ) {
+    this.position = parent?.current ?? Infinity;
+  }
   lookup(name: string): number | undefined {
-    return this.vars.get(name) ?? this.parent?.lookup(name);
+    return this.vars.get(name) ?? this.parent?.lookupBefore(name, this.position);
+  }
+  /** A lookup from a scope nested at expression `position` of this one. */
+  private lookupBefore(name: string, position: number): number | undefined {
+    const at = this.declaredAt.get(name);
+    if (at === undefined || at <= position) {
+      const slot = this.vars.get(name);
+      if (slot !== undefined) return slot;
+    }
+    return this.parent?.lookupBefore(name, this.position);
   }
   /** Slots visible here that belong to enclosing scopes. */
   isOuter(slot: number): boolean {
@@ -341,7 +364,11 @@ class Compiler {
     extraTerms: A.Term[] = [],
   ): { exprs: Array<{ expr: CExpr; binds: number[] }>; safe: Set<number> } {
     this.declare(exprs, scope, ctx, extraTerms);
-    const converted = exprs.map((e, i) => this.expr(e, scope, ctx, i));
+    const converted = exprs.map((e, i) => {
+      scope.current = i;
+      return this.expr(e, scope, ctx, i);
+    });
+    scope.current = Infinity; // the rule head comes after the body
     return reorder(converted, initiallySafe, exprs);
   }
 
@@ -350,9 +377,13 @@ class Compiler {
    * (local-vars.ts); a name declared twice in one statement (`some x, x in xs`) gets one slot.
    */
   private declare(exprs: A.Expr[], scope: Scope, ctx: ModuleCtx, extraTerms: A.Term[]): void {
+    let index = 0;
     const add = (name: string, explicit = false) => {
       if (explicit) {
-        if (!scope.vars.has(name)) scope.vars.set(name, scope.frame.alloc());
+        if (!scope.vars.has(name)) {
+          scope.vars.set(name, scope.frame.alloc());
+          scope.declaredAt.set(name, index);
+        }
         return;
       }
       if (scope.lookup(name) !== undefined) return;
@@ -360,7 +391,8 @@ class Compiler {
       scope.vars.set(name, scope.frame.alloc());
     };
     // Explicit declarations first: `some x`, `x := ...`, `some x in xs`.
-    for (const e of exprs) {
+    for (const [i, e] of exprs.entries()) {
+      index = i;
       const t = e.terms;
       if (t.type === 'some') {
         for (const s of t.symbols) {
