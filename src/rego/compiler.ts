@@ -13,6 +13,7 @@ import { forEachTerm } from './walk.js';
 import { RegoError, RegoErrors } from './errors.js';
 import { checkQueryLocals, checkRuleLocals } from './local-vars.js';
 import { checkModule, importName, unusedImports } from './module-checks.js';
+import { isGround as isGroundTerm } from './parser.js';
 import { RObject, RSet, internString, parseNumber, typeName, type Value } from './value.js';
 
 export interface CompileOptions {
@@ -294,7 +295,8 @@ class Compiler {
   // -------------------------------------------------------------------------------------------
   // Rules
 
-  private compileRule(rule: A.Rule, ctx: ModuleCtx, node: RuleNode, dynTerms: A.Term[], kind: RuleKind): CRule {
+  private compileRule(original: A.Rule, ctx: ModuleCtx, node: RuleNode, dynTerms: A.Term[], kind: RuleKind): CRule {
+    const rule = withHeadRefsInBody(original);
     const frame = new Frame();
     const scope = new Scope(undefined, frame);
     const h = rule.head;
@@ -809,6 +811,27 @@ function opName(t: A.CallTerm): string {
 
 function isOp(t: A.CallTerm, name: string): boolean {
   return t.operator.terms.length === 1 && t.operator.terms[0].type === 'var' && t.operator.terms[0].name === name;
+}
+
+/**
+ * A rule whose head value or key is a ref with variables in its path (`q := xs[_]`, `p contains
+ * input.a[i]`) evaluates that ref as the last expression of its body, as OPA rewrites it: the
+ * ref's variables are bound there (the rule enumerates) instead of being unsafe in the head.
+ * Other rules are returned as they are.
+ */
+function withHeadRefsInBody(rule: A.Rule): A.Rule {
+  const moved: A.Expr[] = [];
+  const move = (t: A.Term | undefined, name: string): A.Term | undefined => {
+    if (t?.type !== 'ref' || t.terms.slice(1).every(isGroundTerm)) return t;
+    const v: A.VarTerm = { type: 'var', name, loc: t.loc };
+    const eq: A.RefTerm = { type: 'ref', terms: [{ type: 'var', name: 'eq', loc: t.loc }], loc: t.loc };
+    moved.push({ terms: { type: 'call', operator: eq, args: [v, t], loc: t.loc }, negated: false, with: [], loc: t.loc });
+    return v;
+  };
+  const value = move(rule.head.value, '$head_value');
+  const key = move(rule.head.key, '$head_key');
+  if (moved.length === 0) return rule;
+  return { ...rule, head: { ...rule.head, value, key }, body: [...rule.body, ...moved] };
 }
 
 /** `input` or `data` alone parses as a one-term ref; as an assignment target it is a variable. */
