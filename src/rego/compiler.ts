@@ -426,7 +426,8 @@ class Compiler {
       } else if (t.type === 'every') {
         visit(t.domain);
       } else visit(t);
-      for (const w of e.with) visit(w.value);
+      // A builtin's name as a replacement (`with count as object.union_n`) is not a variable.
+      for (const w of e.with) if (!this.functionRef(w.value, scope, ctx)?.builtin) visit(w.value);
     }
     for (const t of extraTerms) visit(t);
   }
@@ -505,20 +506,23 @@ class Compiler {
       if (t.type !== 'string') throw err('rego_type_error', 'with keyword target must be a ground reference', loc(w));
       path.push(t.value);
     }
-    const valueTerm = this.term(w.value, scope, ctx);
     const replacement = this.functionRef(w.value, scope, ctx);
-    if (head.name === 'input') return { kind: 'input', path, value: valueTerm };
+    const valueTerm = (): CTerm => this.term(w.value, scope, ctx);
+    // A function replaced by a function (`with count as mock_count`, `... as object.union_n`):
+    // the replacement is called, its name is not a value.
+    const funcValue = (): CTerm => (replacement ? { t: 'const', v: null } : valueTerm());
+    if (head.name === 'input') return { kind: 'input', path, value: valueTerm() };
     if (head.name === 'data') {
       const node = this.findNode(path);
       if (node && node.declaredKind === 'func') {
-        return { kind: 'func', path, funcName: 'data.' + path.join('.'), value: valueTerm, replacement };
+        return { kind: 'func', path, funcName: 'data.' + path.join('.'), value: funcValue(), replacement };
       }
-      return { kind: 'data', path, value: valueTerm, replacement };
+      return { kind: 'data', path, value: valueTerm(), replacement };
     }
     // A builtin: `with count as mock_count` or `with strings.upper as ...`.
     const name = [head.name, ...path].join('.');
     if (getBuiltin(name) || SPECIALS[name]) {
-      return { kind: 'func', path: [], funcName: name, value: valueTerm, replacement };
+      return { kind: 'func', path: [], funcName: name, value: funcValue(), replacement };
     }
     throw err('rego_type_error', 'with keyword target must reference existing input, data, or a function', loc(w));
   }

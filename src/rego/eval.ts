@@ -30,6 +30,8 @@ interface Ctx {
   /** Data paths replaced by `with` (joined by \u0000); rules at or below them are hidden. */
   shadow?: Set<string>;
   fns?: Map<string, { call?: CCall; value?: Value }>;
+  /** This context without its function replacements, where replacement functions run. */
+  unmocked?: Ctx;
   /** Values of partial sets/objects computed for single keys. */
   keyCache?: Map<RuleNode, Map<unknown, Value | typeof UNDEFINED>>;
 }
@@ -904,7 +906,20 @@ export class Evaluator {
     if (override) {
       if (override.value !== undefined) return this.evalItems(call.args, 0, f, [], () => k(override.value as Value));
       const repl = override.call!;
-      return this.evalCall({ ...repl, args: call.args, loc: call.loc }, f, k);
+      if (!repl.func) return this.evalCall({ ...repl, args: call.args, loc: call.loc }, f, k);
+      // A replacement function runs without the replacements in effect, as in OPA: it may call
+      // the function it replaces (the original), and never reaches another replacement.
+      return this.evalItems(call.args, 0, f, [], (args) => {
+        const outer = this.ctx;
+        this.ctx = outer.unmocked ??= { input: outer.input, data: outer.data, shadow: outer.shadow };
+        let result: Value | undefined;
+        try {
+          result = this.functionValue(repl, args);
+        } finally {
+          this.ctx = outer;
+        }
+        return result === undefined ? false : k(result);
+      });
     }
     if (call.special === 'print') return this.evalPrint(call, f, k);
     if (!call.special && !call.builtin?.relation) {
