@@ -364,7 +364,10 @@ class Compiler {
     ctx: ModuleCtx,
     initiallySafe: Set<number>,
     extraTerms: A.Term[] = [],
+    query = false,
   ): { exprs: Array<{ expr: CExpr; binds: number[] }>; safe: Set<number> } {
+    // A query keeps its expressions as written: its results list them one by one.
+    if (!query) exprs = hoistBindingRefs(exprs);
     this.declare(exprs, scope, ctx, extraTerms);
     const converted = exprs.map((e, i) => {
       scope.current = i;
@@ -743,7 +746,7 @@ class Compiler {
     const frame = new Frame();
     const scope = new Scope(undefined, frame);
     try {
-      const compiled = this.compileBody(body, scope, ctx, new Set());
+      const compiled = this.compileBody(body, scope, ctx, new Set(), [], true);
       const vars: Array<{ name: string; slot: number }> = [];
       for (const [name, slot] of scope.vars) if (!name.startsWith('$')) vars.push({ name, slot });
       return { body: compiled.exprs.map((x) => x.expr), nslots: frame.n, vars };
@@ -836,6 +839,42 @@ function withHeadRefsInBody(rule: A.Rule): A.Rule {
   const key = move(rule.head.key, '$head_key');
   if (moved.length === 0) return rule;
   return { ...rule, head: { ...rule.head, value, key }, body: [...rule.body, ...moved] };
+}
+
+let hoisted = 0;
+
+/**
+ * A call whose argument is a ref binding a variable that an earlier argument uses
+ * (`foo == input.foos[foo]`) gets that ref evaluated first, in an expression of its own before
+ * the call, as OPA rewrites it: arguments are otherwise evaluated left to right, and the earlier
+ * one would read the variable before the ref binds it. Other bodies are returned as they are.
+ */
+function hoistBindingRefs(exprs: A.Expr[]): A.Expr[] {
+  let out: A.Expr[] | undefined;
+  exprs.forEach((e, i) => {
+    const t = e.terms;
+    const before: A.Expr[] = [];
+    if (t.type === 'call' && !e.negated && !isOp(t, 'eq') && !isOp(t, 'assign')) {
+      const earlier = new Set<string>();
+      const args = t.args.map((a) => {
+        if (a.type === 'ref' && a.terms.slice(1).some((x) => x.type === 'var' && earlier.has(x.name))) {
+          const v: A.VarTerm = { type: 'var', name: `$ref${hoisted++}`, loc: a.loc };
+          const eq: A.RefTerm = { type: 'ref', terms: [{ type: 'var', name: 'eq', loc: a.loc }], loc: a.loc };
+          before.push({ terms: { type: 'call', operator: eq, args: [v, a], loc: a.loc }, negated: false, with: e.with, loc: e.loc });
+          return v;
+        }
+        walkScopeVars(a, (name) => earlier.add(name));
+        return a;
+      });
+      if (before.length > 0) {
+        out ??= exprs.slice(0, i);
+        out.push(...before, { ...e, terms: { ...t, args } });
+        return;
+      }
+    }
+    out?.push(e);
+  });
+  return out ?? exprs;
 }
 
 /** `input` or `data` alone parses as a one-term ref; as an assignment target it is a variable. */
