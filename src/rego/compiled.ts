@@ -110,6 +110,11 @@ export class RuleNode {
   defaultRule?: CRule;
   /** True when this node or a descendant holds rules. */
   hasRules = false;
+  /**
+   * True when this node holds rules and a descendant does too (`p[x].a` next to `p.b.c`, as ref
+   * heads allow): the document here is the rules' object merged with the documents below.
+   */
+  rulesBelow = false;
   /** Rule index on input equality, built when a node has many rules (see indexer in compiler). */
   index?: RuleIndex;
   /** Whether lookups by one key can evaluate rules with the key bound (decided on first use). */

@@ -1239,10 +1239,12 @@ function unsafeVarsOf(t: CTerm, safe: Set<number>): string[] {
 // Tree post-processing
 
 function markHasRules(n: RuleNode): boolean {
-  let has = n.rules.length > 0 || n.defaultRule !== undefined;
-  for (const c of n.children.values()) if (markHasRules(c)) has = true;
-  n.hasRules = has;
-  return has;
+  const here = n.rules.length > 0 || n.defaultRule !== undefined;
+  let below = false;
+  for (const c of n.children.values()) if (markHasRules(c)) below = true;
+  n.hasRules = here || below;
+  n.rulesBelow = here && below;
+  return n.hasRules;
 }
 
 /** The rule nodes a rule's bodies (and head) may read. */
@@ -1250,16 +1252,26 @@ function collectDeps(r: CRule, root: RuleNode, out: Set<RuleNode>): void {
   const visit = (t: CTerm): void => {
     if (t.t === 'call' && t.call.func) out.add(t.call.func);
     if (t.t !== 'ref' || t.root !== 'data') return;
-    // Follow the static prefix; a rule node on the way, or the subtree where the ref turns
-    // dynamic, is what the ref may read. A prefix that leaves the tree reads only base data.
-    let n: RuleNode = root;
-    for (let i = 0; i < t.staticLen; i++) {
-      const next = n.children.get((t.path[i] as { v: string }).v);
-      if (!next) return;
-      n = next;
-      if (n.rules.length || n.defaultRule) break;
-    }
-    addSubtree(n, out);
+    // The rules the ref may read: those on its path, where a variable part may be any key and
+    // a string names one (`data[x].allow.see` reads no rule outside some `*.allow.see`, as in
+    // OPA's dependency graph), and every rule below where the path ends. A part that leaves the
+    // tree reads only base data.
+    const path = t.path;
+    const match = (n: RuleNode, i: number): void => {
+      if (n.rules.length || n.defaultRule) out.add(n);
+      if (i === path.length) {
+        addSubtree(n, out);
+        return;
+      }
+      const part = path[i];
+      if (part.t === 'const') {
+        const next = typeof part.v === 'string' ? n.children.get(part.v) : undefined;
+        if (next?.hasRules) match(next, i + 1);
+        return;
+      }
+      for (const c of n.children.values()) if (c.hasRules) match(c, i + 1);
+    };
+    match(root, 0);
   };
   for (const e of r.body) {
     if (e.k === 'call' && e.call.func) out.add(e.call.func);

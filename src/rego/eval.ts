@@ -10,6 +10,7 @@ import { checkOperands, type BuiltinContext, type BuiltinHooks } from './builtin
 import type { CCall, CExpr, CRule, CTerm, CWith, CompiledPolicy, CRef } from './compiled.js';
 import { RuleNode } from './compiled.js';
 import { forEachTerm } from './walk.js';
+import { mergeWithOverwrite } from './builtins/objects.js';
 import { BuiltinError, HaltError, RegoError, evalCancelled, outputConflict } from './errors.js';
 import { RObject, RSet, canonicalKey, equal, toRegoString, type Value } from './value.js';
 import { MULTI, argMatcher, lookup, member2, member3, singleFn, unboundIsMulti, type Frame, type K } from './steps.js';
@@ -345,6 +346,7 @@ export class Evaluator {
         }
         if (node.rules.length > 0 || node.defaultRule) {
           if (node.isFunction) return undefined;
+          if (node.rulesBelow) return MULTI;
           if (i < path.length && this.keyedLookup(node)) {
             const key = this.singleKey(path[i], f);
             if (key === MULTI) return MULTI;
@@ -602,6 +604,7 @@ export class Evaluator {
       }
       if (node.rules.length > 0 || node.defaultRule) {
         if (node.isFunction) return false;
+        if (node.rulesBelow) return this.walkValue(this.extent(node, undefined), path, i, f, k);
         // Partial sets/objects looked up by a ground key evaluate only what that key needs.
         if (i < path.length && this.keyedLookup(node)) {
           const p = path[i];
@@ -666,15 +669,22 @@ export class Evaluator {
     if (this.ctx.shadow && this.ctx.shadow.has(node.path.join('\u0000'))) return base ?? new RObject();
     if (node.rules.length || node.defaultRule) {
       const v = this.ruleValue(node);
-      return v === undefined ? new RObject() : v;
+      if (!node.rulesBelow) return v === undefined ? new RObject() : v;
+      // Rules here and below (ref heads): their documents merged.
+      return mergeWithOverwrite(v instanceof RObject ? v : new RObject(), this.extentBelow(node, undefined));
     }
+    return this.extentBelow(node, base);
+  }
+
+  /** Base data merged with the values of the rules below a node (not at it). */
+  private extentBelow(node: RuleNode, base: Value | undefined): RObject {
     const out = base instanceof RObject ? base.copy() : new RObject();
     for (const [name, c] of node.children) {
       if (!c.hasRules) continue;
       if (this.ctx.shadow && this.ctx.shadow.has(c.path.join('\u0000'))) continue;
       if ((c.rules.length || c.defaultRule) && c.isFunction) continue;
       const cb = base instanceof RObject ? base.get(name) : undefined;
-      if (c.rules.length || c.defaultRule) {
+      if ((c.rules.length || c.defaultRule) && !c.rulesBelow) {
         const v = this.ruleValue(c);
         if (v !== undefined) out.set(name, v);
       } else {

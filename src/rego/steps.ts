@@ -448,6 +448,7 @@ function dataRefPlan(r: CRef, root: RuleNode): DataRefPlan {
   for (let i = 0; ; i++) {
     if (node === undefined || !node.hasRules) return { kind: 'base' };
     if (node.rules.length > 0 || node.defaultRule) {
+      if (node.rulesBelow) return { kind: 'general' };
       const kind = node.kind;
       // Functions are not values; partial sets/objects followed by a key are evaluated by key.
       if (kind === 'func' || ((kind === 'multi' || kind === 'object') && i < r.path.length)) return { kind: 'general' };

@@ -44,7 +44,7 @@ function keySet(v: Value): RSet {
 }
 
 /** Asymmetric recursive union: the right side wins unless both values are objects. */
-function mergeWithOverwrite(a: RObject, b: RObject): RObject {
+export function mergeWithOverwrite(a: RObject, b: RObject): RObject {
   const out = a.copy();
   b.forEachUnordered((k, vb) => {
     const va = out.get(k);
