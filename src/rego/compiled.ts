@@ -134,6 +134,8 @@ export class RuleNode {
   declaredKind?: RuleKind;
   arity?: number;
   hasDefault?: boolean;
+  /** While compiling: a rule here has variables in its head ref (`p[x].a`, `p[x] contains y`). */
+  variableHead?: boolean;
 
   constructor(path: string[]) {
     this.path = path;

@@ -256,6 +256,7 @@ class Compiler {
       return undefined;
     }
     node.declaredKind = kind;
+    if (dynTerms.length > 0) node.variableHead = true;
     if (kind === 'func') {
       const arity = h.args!.length;
       const prev = node.arity;
@@ -278,7 +279,9 @@ class Compiler {
   /** A complete rule or function at a node leaves no room for rules below it. */
   private checkTree(node: RuleNode): void {
     const kind = node.declaredKind;
-    if ((kind === 'complete' || kind === 'func' || kind === 'multi') && node.children.size > 0) {
+    // Rules with variables in their head ref may have more specific rules below (their
+    // documents are merged); other complete, function and multi-value rules may not.
+    if ((kind === 'complete' || kind === 'func' || kind === 'multi') && !node.variableHead && node.children.size > 0) {
       const below: string[] = [];
       const walk = (n: RuleNode) => {
         if (n.declaredKind) below.push('data.' + n.path.join('.'));
