@@ -834,14 +834,19 @@ function withHeadRefsInBody(rule: A.Rule): A.Rule {
   const move = (t: A.Term | undefined, name: string): A.Term | undefined => {
     if (t?.type !== 'ref' || t.terms.slice(1).every(isGroundTerm)) return t;
     const v: A.VarTerm = { type: 'var', name, loc: t.loc };
-    const eq: A.RefTerm = { type: 'ref', terms: [{ type: 'var', name: 'eq', loc: t.loc }], loc: t.loc };
-    moved.push({ terms: { type: 'call', operator: eq, args: [v, t], loc: t.loc }, negated: false, with: [], loc: t.loc });
+    moved.push(unification(v, t, [], t.loc));
     return v;
   };
   const value = move(rule.head.value, '$head_value');
   const key = move(rule.head.key, '$head_key');
   if (moved.length === 0) return rule;
   return { ...rule, head: { ...rule.head, value, key }, body: [...rule.body, ...moved] };
+}
+
+/** The expression `v = t` (with these modifiers), for terms moved out of where they were written. */
+function unification(v: A.VarTerm, t: A.Term, withs: A.With[], l?: A.Location): A.Expr {
+  const eq: A.RefTerm = { type: 'ref', terms: [{ type: 'var', name: 'eq', loc: t.loc }], loc: t.loc };
+  return { terms: { type: 'call', operator: eq, args: [v, t], loc: t.loc }, negated: false, with: withs, loc: l };
 }
 
 let hoisted = 0;
@@ -862,8 +867,7 @@ function hoistBindingRefs(exprs: A.Expr[]): A.Expr[] {
       const args = t.args.map((a) => {
         if (a.type === 'ref' && a.terms.slice(1).some((x) => x.type === 'var' && earlier.has(x.name))) {
           const v: A.VarTerm = { type: 'var', name: `$ref${hoisted++}`, loc: a.loc };
-          const eq: A.RefTerm = { type: 'ref', terms: [{ type: 'var', name: 'eq', loc: a.loc }], loc: a.loc };
-          before.push({ terms: { type: 'call', operator: eq, args: [v, a], loc: a.loc }, negated: false, with: e.with, loc: e.loc });
+          before.push(unification(v, a, e.with, e.loc));
           return v;
         }
         walkScopeVars(a, (name) => earlier.add(name));
